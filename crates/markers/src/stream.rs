@@ -1,0 +1,248 @@
+//! The streaming parser: the reply arrives in arbitrary chunks; display text is
+//! released as soon as it is final and each block's payload as the block
+//! closes.
+//!
+//! What is held back, and why:
+//! * in prose, a trailing `[…` that is still a proper prefix of some tag
+//!   (at most 13 bytes) — releasing it could leak part of a tag;
+//! * whitespace after the last non-whitespace prose (inside [`Seams`]) — it may
+//!   turn out to be part of a seam, or trailing and trimmed;
+//! * inside a block, its body until the closing tag arrives.
+//!
+//! Everything else goes out in the same `push`. Each push looks only at the new
+//! chunk plus at most [`MAX_TAG_LEN`] bytes of carried-over context, so the
+//! cost is amortised O(chunk) however long the reply or a block gets.
+
+use memchr::{memchr, memmem};
+
+use crate::collect::{Collector, MarkerEvent};
+use crate::display::Seams;
+use crate::tag::{MAX_TAG_LEN, TagMatch, match_tag};
+use crate::types::{MarkerKind, Parsed};
+
+/// What the streaming parser emits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The next piece of display text; never empty. Concatenating all of them
+    /// gives exactly the batch parser's [`Parsed::display`].
+    Display(String),
+    /// A block closed (or, from [`StreamParser::finish`], was found
+    /// unterminated), or a stray closing tag was removed.
+    Marker(MarkerEvent),
+}
+
+/// The end of a stream: the last events and the whole result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// Events released by the end of input (an unterminated block's
+    /// diagnostic, a partial tag that turned out to be prose).
+    pub events: Vec<Event>,
+    /// The same value [`crate::parse`] returns for the whole reply.
+    pub parsed: Parsed,
+}
+
+#[derive(Debug)]
+enum State {
+    Prose,
+    Block { kind: MarkerKind, body: String },
+}
+
+/// Incremental parser; see the module docs. Feed chunks with
+/// [`push`](Self::push) (or [`push_with`](Self::push_with)), then call
+/// [`finish`](Self::finish).
+#[derive(Debug)]
+pub struct StreamParser {
+    state: State,
+    collector: Collector,
+    seams: Seams,
+    /// A partial tag at the end of the prose seen so far: starts with `[`,
+    /// shorter than [`MAX_TAG_LEN`].
+    carry: String,
+    /// All display text so far; `display[released..]` is not yet sent.
+    display: String,
+    released: usize,
+}
+
+impl Default for StreamParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamParser {
+    pub fn new() -> Self {
+        StreamParser {
+            state: State::Prose,
+            collector: Collector::default(),
+            seams: Seams::default(),
+            carry: String::new(),
+            display: String::new(),
+            released: 0,
+        }
+    }
+
+    /// Feed the next chunk; returns the events it released, in order.
+    pub fn push(&mut self, chunk: &str) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.push_with(chunk, |e| events.push(e));
+        events
+    }
+
+    /// As [`push`](Self::push), handing each event to `sink` instead of
+    /// collecting them.
+    pub fn push_with(&mut self, chunk: &str, mut sink: impl FnMut(Event)) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            rest = match self.state {
+                State::Prose => self.prose(rest, &mut sink),
+                State::Block { .. } => self.block(rest, &mut sink),
+            };
+        }
+        self.flush(&mut sink);
+    }
+
+    /// End of input. A held partial tag is prose after all; an open block is
+    /// unterminated.
+    pub fn finish(mut self) -> Finished {
+        let mut events = Vec::new();
+        let mut sink = |e| events.push(e);
+        if !self.carry.is_empty() {
+            let carry = std::mem::take(&mut self.carry);
+            self.seams.text(&carry, &mut self.display);
+        }
+        if let State::Block { kind, .. } = self.state {
+            self.flush(&mut sink);
+            sink(Event::Marker(self.collector.unterminated(kind)));
+        }
+        self.flush(&mut sink);
+        Finished {
+            events,
+            parsed: self.collector.finish(self.display),
+        }
+    }
+
+    /// Send the display text released since the last flush, if any.
+    fn flush(&mut self, sink: &mut impl FnMut(Event)) {
+        if self.display.len() > self.released {
+            sink(Event::Display(self.display[self.released..].to_owned()));
+            self.released = self.display.len();
+        }
+    }
+
+    fn marker(&mut self, ev: MarkerEvent, sink: &mut impl FnMut(Event)) {
+        // Keep the order of the reply: prose before the block goes first.
+        self.flush(sink);
+        sink(Event::Marker(ev));
+    }
+
+    /// A complete tag was read in prose.
+    fn tag(&mut self, kind: MarkerKind, closing: bool, sink: &mut impl FnMut(Event)) {
+        self.seams.removed();
+        if closing {
+            let ev = self.collector.stray(kind);
+            self.marker(ev, sink);
+        } else {
+            self.state = State::Block {
+                kind,
+                body: String::new(),
+            };
+        }
+    }
+
+    /// Consume prose from `rest` up to and including the next tag; returns
+    /// what is left.
+    fn prose<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(Event)) -> &'a str {
+        let b = rest.as_bytes();
+        if !self.carry.is_empty() {
+            // Decide the held partial tag with the new bytes.
+            let mut buf = [0u8; MAX_TAG_LEN];
+            let held = self.carry.len();
+            let take = b.len().min(MAX_TAG_LEN - held);
+            buf[..held].copy_from_slice(self.carry.as_bytes());
+            buf[held..held + take].copy_from_slice(&b[..take]);
+            match match_tag(&buf[..held + take]) {
+                TagMatch::Tag { kind, closing, len } => {
+                    self.carry.clear();
+                    self.tag(kind, closing, sink);
+                    // Tags are ASCII, so this is a char boundary.
+                    return &rest[len - held..];
+                }
+                TagMatch::Partial => {
+                    // Only possible when all of `rest` fit in the window.
+                    self.carry.push_str(rest);
+                    return "";
+                }
+                TagMatch::No => {
+                    // A tag prefix holds a single `[`, at its start, so the
+                    // whole carry is prose.
+                    let carry = std::mem::take(&mut self.carry);
+                    self.seams.text(&carry, &mut self.display);
+                }
+            }
+        }
+        let mut at = 0;
+        while let Some(off) = memchr(b'[', &b[at..]) {
+            let i = at + off;
+            match match_tag(&b[i..b.len().min(i + MAX_TAG_LEN)]) {
+                TagMatch::Tag { kind, closing, len } => {
+                    self.seams.text(&rest[..i], &mut self.display);
+                    self.tag(kind, closing, sink);
+                    return &rest[i + len..];
+                }
+                TagMatch::Partial => {
+                    // The window was cut by the end of the chunk.
+                    self.seams.text(&rest[..i], &mut self.display);
+                    self.carry.push_str(&rest[i..]);
+                    return "";
+                }
+                TagMatch::No => at = i + 1,
+            }
+        }
+        self.seams.text(rest, &mut self.display);
+        ""
+    }
+
+    /// Consume block content from `rest` up to and including the closing
+    /// tag; returns what is left.
+    fn block<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(Event)) -> &'a str {
+        let State::Block { kind, body } = &mut self.state else {
+            return rest;
+        };
+        let kind = *kind;
+        let close = kind.closing_tag().as_bytes();
+        let b = rest.as_bytes();
+        // The closing tag may straddle the previous chunk and this one: look
+        // at the last len-1 body bytes joined with the first len-1 new ones.
+        // Anything further back was searched already.
+        let mut found: Option<(usize, usize)> = None; // (body length kept, bytes of rest consumed)
+        if !body.is_empty() {
+            let mut buf = [0u8; 2 * MAX_TAG_LEN];
+            let tail = body.len().min(close.len() - 1);
+            let head = b.len().min(close.len() - 1);
+            buf[..tail].copy_from_slice(&body.as_bytes()[body.len() - tail..]);
+            buf[tail..tail + head].copy_from_slice(&b[..head]);
+            if let Some(p) = memmem::find(&buf[..tail + head], close) {
+                if p < tail {
+                    found = Some((body.len() - tail + p, p + close.len() - tail));
+                }
+            }
+        }
+        if found.is_none() {
+            if let Some(k) = memmem::find(b, close) {
+                body.push_str(&rest[..k]);
+                found = Some((body.len(), k + close.len()));
+            }
+        }
+        let Some((keep, consumed)) = found else {
+            body.push_str(rest);
+            return "";
+        };
+        // `keep` is at a `[`, hence a char boundary.
+        body.truncate(keep);
+        let body = std::mem::take(body);
+        self.state = State::Prose;
+        let ev = self.collector.block(kind, &body);
+        self.marker(ev, sink);
+        &rest[consumed..]
+    }
+}
