@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::collect::Payload;
+use crate::collect::{BlockForm, Payload};
 use crate::stream::{Event, StreamParser};
 use crate::types::{MarkerKind, Parsed};
 
@@ -83,10 +83,12 @@ fn apply(out: &mut Parsed, e: Event) {
         Event::Marker(m) => m,
     };
     out.diagnostics.extend(m.diagnostics);
-    // The last SUGGEST_FIX / FIX_OUTCOME block decides, even if it gave nothing.
-    match m.kind {
-        MarkerKind::SuggestFix => out.suggest_fix = None,
-        MarkerKind::FixOutcome => out.fix_outcome = None,
+    // The last SUGGEST_FIX / FIX_OUTCOME block decides, even if it gave
+    // nothing; a stray closing tag is not a block.
+    match (m.kind, m.form) {
+        (_, BlockForm::StrayClosingTag) => {}
+        (MarkerKind::SuggestFix, _) => out.suggest_fix = None,
+        (MarkerKind::FixOutcome, _) => out.fix_outcome = None,
         _ => {}
     }
     match m.payload {

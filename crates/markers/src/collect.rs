@@ -28,10 +28,23 @@ pub enum Payload {
     FixOutcome(FixOutcome),
 }
 
+/// What was removed from the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockForm {
+    /// An opening tag, its body and its closing tag.
+    Closed,
+    /// An opening tag with no closing tag after it; never parsed.
+    Unterminated,
+    /// A closing tag outside any block. Not a block: it never counts as the
+    /// last SUGGEST_FIX / FIX_OUTCOME.
+    StrayClosingTag,
+}
+
 /// One block (or stray closing tag) as it closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MarkerEvent {
     pub kind: MarkerKind,
+    pub form: BlockForm,
     /// `None` when the block was rejected, unterminated, a stray closing tag
     /// or a FORK after the first valid one.
     pub payload: Option<Payload>,
@@ -54,6 +67,7 @@ impl Collector {
         let payload = self.apply(kind, body);
         MarkerEvent {
             kind,
+            form: BlockForm::Closed,
             payload,
             diagnostics: self.out.diagnostics[diag_start..].to_vec(),
         }
@@ -168,19 +182,24 @@ impl Collector {
             MarkerKind::FixOutcome => self.out.fix_outcome = None,
             _ => {}
         }
-        self.single(kind, "unterminated")
+        self.single(kind, BlockForm::Unterminated, "unterminated")
     }
 
     /// A closing tag outside any block.
     pub(crate) fn stray(&mut self, kind: MarkerKind) -> MarkerEvent {
-        self.single(kind, "closing tag without opening tag")
+        self.single(
+            kind,
+            BlockForm::StrayClosingTag,
+            "closing tag without opening tag",
+        )
     }
 
-    fn single(&mut self, kind: MarkerKind, reason: &str) -> MarkerEvent {
+    fn single(&mut self, kind: MarkerKind, form: BlockForm, reason: &str) -> MarkerEvent {
         let d = Diagnostic::new(kind, reason);
         self.out.diagnostics.push(d.clone());
         MarkerEvent {
             kind,
+            form,
             payload: None,
             diagnostics: vec![d],
         }

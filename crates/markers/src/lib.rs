@@ -26,7 +26,7 @@ mod validate;
 
 pub use batch::parse;
 pub use cli::{parse_streamed, to_cli_json};
-pub use collect::{MarkerEvent, Payload};
+pub use collect::{BlockForm, MarkerEvent, Payload};
 pub use stream::{Event, Finished, StreamParser};
 pub use types::{
     Action, Diagnostic, FixOutcome, Fork, ForkOption, MarkerKind, Outcome, Parsed, Promote,
