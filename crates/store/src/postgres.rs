@@ -1,0 +1,56 @@
+//! The PostgreSQL adapter: for teams running several FlowPilot instances
+//! against one database.
+//!
+//! The queries are shared with SQLite (`shared.rs`, `sql.rs`); this file
+//! holds what is PostgreSQL's own: connecting, migrations, and the advisory
+//! lock that serialises first-run setups.
+
+use std::str::FromStr as _;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock key for first-run setup ("FlowPilo" in ASCII); any
+/// constant works as long as nothing else in the database uses it.
+const SETUP_LOCK_KEY: i64 = 0x466c_6f77_5069_6c6f;
+
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub(crate) async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        // The URL is not in the messages: it may hold a password.
+        let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Self { pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> anyhow::Result<usize> {
+        crate::migrations::run(&MIGRATOR, &self.pool).await
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Serialises setups until the transaction ends, so the "no user yet"
+    /// check and the insert can't interleave with another instance's: under
+    /// READ COMMITTED, the count after the lock sees the winner's commit.
+    async fn lock_for_setup(tx: &mut Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SETUP_LOCK_KEY)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+    }
+}
+
+crate::shared::impl_store!(PgStore, Postgres);
