@@ -48,11 +48,19 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: ChatRole::User, content: content.into(), images: Vec::new() }
+        Self {
+            role: ChatRole::User,
+            content: content.into(),
+            images: Vec::new(),
+        }
     }
 
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: ChatRole::Assistant, content: content.into(), images: Vec::new() }
+        Self {
+            role: ChatRole::Assistant,
+            content: content.into(),
+            images: Vec::new(),
+        }
     }
 }
 
@@ -141,7 +149,10 @@ pub enum LlmErrorKind {
 impl LlmErrorKind {
     /// Whether trying the same request again later can help.
     pub fn is_transient(self) -> bool {
-        matches!(self, Self::RateLimited | Self::Overloaded | Self::Timeout | Self::Network)
+        matches!(
+            self,
+            Self::RateLimited | Self::Overloaded | Self::Timeout | Self::Network
+        )
     }
 
     /// What the engineer is told: what went wrong and what to do.
@@ -192,7 +203,13 @@ pub struct LlmError {
 
 impl LlmError {
     pub fn new(kind: LlmErrorKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), partial_text: None, retry_after: None, status: None }
+        Self {
+            kind,
+            detail: detail.into(),
+            partial_text: None,
+            retry_after: None,
+            status: None,
+        }
     }
 
     /// What the engineer is told (see [`LlmErrorKind::message`]).
@@ -246,7 +263,11 @@ pub trait LlmProvider: Send + Sync {
                 Ok(StreamEvent::TextDelta(delta)) => text.push_str(&delta),
                 Ok(StreamEvent::Usage(u)) => usage = u,
                 Ok(StreamEvent::Done { stop_reason }) => {
-                    return Ok(Completion { text, usage, stop_reason });
+                    return Ok(Completion {
+                        text,
+                        usage,
+                        stop_reason,
+                    });
                 }
                 Err(e) => {
                     return Err(match e.partial_text {
@@ -256,12 +277,15 @@ pub trait LlmProvider: Send + Sync {
                 }
             }
         }
-        Err(LlmError::new(LlmErrorKind::Protocol, "reply stream ended without Done")
-            .with_partial(&text))
+        Err(
+            LlmError::new(LlmErrorKind::Protocol, "reply stream ended without Done")
+                .with_partial(&text),
+        )
     }
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
@@ -286,20 +310,36 @@ mod tests {
 
     #[tokio::test]
     async fn complete_collects_text_usage_and_stop_reason() {
-        let usage = Usage { input_tokens: 3, output_tokens: 2, ..Usage::default() };
+        let usage = Usage {
+            input_tokens: 3,
+            output_tokens: 2,
+            ..Usage::default()
+        };
         let p = Canned(vec![
             delta("Hel"),
             delta("lo"),
             Ok(StreamEvent::Usage(usage)),
-            Ok(StreamEvent::Done { stop_reason: StopReason::EndTurn }),
+            Ok(StreamEvent::Done {
+                stop_reason: StopReason::EndTurn,
+            }),
         ]);
         let c = p.complete(ChatRequest::default()).await.unwrap();
-        assert_eq!(c, Completion { text: "Hello".into(), usage, stop_reason: StopReason::EndTurn });
+        assert_eq!(
+            c,
+            Completion {
+                text: "Hello".into(),
+                usage,
+                stop_reason: StopReason::EndTurn
+            }
+        );
     }
 
     #[tokio::test]
     async fn complete_without_done_is_a_protocol_error_carrying_the_text() {
-        let e = Canned(vec![delta("Hel")]).complete(ChatRequest::default()).await.unwrap_err();
+        let e = Canned(vec![delta("Hel")])
+            .complete(ChatRequest::default())
+            .await
+            .unwrap_err();
         assert_eq!(e.kind, LlmErrorKind::Protocol);
         assert_eq!(e.partial_text.as_deref(), Some("Hel"));
     }
@@ -311,12 +351,18 @@ mod tests {
             .complete(ChatRequest::default())
             .await
             .unwrap_err();
-        assert_eq!((e.kind, e.partial_text.as_deref()), (LlmErrorKind::Network, Some("ab")));
+        assert_eq!(
+            (e.kind, e.partial_text.as_deref()),
+            (LlmErrorKind::Network, Some("ab"))
+        );
     }
 
     #[test]
     fn image_debug_hides_the_bytes() {
-        let img = ImageInput { media_type: "image/png".into(), data_base64: "QUJD".repeat(100) };
+        let img = ImageInput {
+            media_type: "image/png".into(),
+            data_base64: "QUJD".repeat(100),
+        };
         let s = format!("{img:?}");
         assert!(s.contains("base64_len: 400") && !s.contains("QUJD"), "{s}");
     }

@@ -31,12 +31,19 @@ impl Anthropic {
     pub fn new(cfg: &LlmConfig) -> anyhow::Result<Self> {
         let base = cfg.base_url()?;
         // Accept both `https://api.anthropic.com` and `…/v1` as the base.
-        let path = if base.path().trim_end_matches('/').ends_with("/v1") { "messages" } else { "v1/messages" };
+        let path = if base.path().trim_end_matches('/').ends_with("/v1") {
+            "messages"
+        } else {
+            "v1/messages"
+        };
         let mut headers = HeaderMap::new();
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         if let Some(key) = &cfg.api_key {
-            let mut v = HeaderValue::from_str(key.expose_secret().trim())
-                .map_err(|_| anyhow::anyhow!("FLOWPILOT_LLM_API_KEY contains characters not allowed in an HTTP header"))?;
+            let mut v = HeaderValue::from_str(key.expose_secret().trim()).map_err(|_| {
+                anyhow::anyhow!(
+                    "FLOWPILOT_LLM_API_KEY contains characters not allowed in an HTTP header"
+                )
+            })?;
             v.set_sensitive(true);
             headers.insert("x-api-key", v);
         }
@@ -51,7 +58,12 @@ impl Anthropic {
 }
 
 /// The request body for a chat request.
-pub fn request_body(req: &ChatRequest, model: &str, max_tokens: u32, temperature: Option<f32>) -> Value {
+pub fn request_body(
+    req: &ChatRequest,
+    model: &str,
+    max_tokens: u32,
+    temperature: Option<f32>,
+) -> Value {
     let cached = json!({"type": "ephemeral"});
     // Two cache breakpoints: the instructions (same every turn) and the
     // retrieved flows (same while the topic is), so later turns reread
@@ -171,7 +183,10 @@ impl WireDecoder for Decoder {
         match ty {
             "message_start" => merge_usage(&mut self.usage, &v["message"]["usage"]),
             "content_block_start" => {
-                if let Some(t) = v["content_block"]["text"].as_str().filter(|t| !t.is_empty()) {
+                if let Some(t) = v["content_block"]["text"]
+                    .as_str()
+                    .filter(|t| !t.is_empty())
+                {
                     out.push_back(StreamEvent::TextDelta(t.to_owned()));
                 }
             }
@@ -191,7 +206,9 @@ impl WireDecoder for Decoder {
             }
             "message_stop" => {
                 out.push_back(StreamEvent::Usage(self.usage));
-                out.push_back(StreamEvent::Done { stop_reason: stop_reason(self.stop_reason.as_deref()) });
+                out.push_back(StreamEvent::Done {
+                    stop_reason: stop_reason(self.stop_reason.as_deref()),
+                });
                 self.done = true;
             }
             "error" => return Err(error_from(&v)),
@@ -210,11 +227,14 @@ impl WireDecoder for Decoder {
     }
 
     fn on_json(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| protocol(format!("bad JSON answer: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| protocol(format!("bad JSON answer: {e}")))?;
         if v["type"] == "error" {
             return Err(error_from(&v));
         }
-        let blocks = v["content"].as_array().ok_or_else(|| protocol("answer has no content array"))?;
+        let blocks = v["content"]
+            .as_array()
+            .ok_or_else(|| protocol("answer has no content array"))?;
         let text: String = blocks
             .iter()
             .filter(|b| b["type"] == "text")
@@ -225,7 +245,9 @@ impl WireDecoder for Decoder {
         }
         merge_usage(&mut self.usage, &v["usage"]);
         out.push_back(StreamEvent::Usage(self.usage));
-        out.push_back(StreamEvent::Done { stop_reason: stop_reason(v["stop_reason"].as_str()) });
+        out.push_back(StreamEvent::Done {
+            stop_reason: stop_reason(v["stop_reason"].as_str()),
+        });
         self.done = true;
         Ok(())
     }

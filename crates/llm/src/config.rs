@@ -97,9 +97,14 @@ impl LlmConfig {
 
     /// The base URL to use, parsed.
     pub fn base_url(&self) -> anyhow::Result<Url> {
-        let raw = self.base_url.as_deref().unwrap_or(self.provider.default_base_url());
+        let raw = self
+            .base_url
+            .as_deref()
+            .unwrap_or(self.provider.default_base_url());
         let url = Url::parse(raw.trim()).with_context(|| {
-            format!("FLOWPILOT_LLM_BASE_URL {raw:?} is not a URL; use e.g. http://localhost:11434/v1")
+            format!(
+                "FLOWPILOT_LLM_BASE_URL {raw:?} is not a URL; use e.g. http://localhost:11434/v1"
+            )
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             bail!("FLOWPILOT_LLM_BASE_URL must start with http:// or https://, not {raw:?}");
@@ -111,12 +116,17 @@ impl LlmConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         let url = self.base_url()?;
         if self.model.trim().is_empty() {
-            bail!("FLOWPILOT_LLM_MODEL is empty; set the model name, e.g. claude-sonnet-4-5 or gpt-4o-mini");
+            bail!(
+                "FLOWPILOT_LLM_MODEL is empty; set the model name, e.g. claude-sonnet-4-5 or gpt-4o-mini"
+            );
         }
         if self.max_tokens == 0 {
             bail!("FLOWPILOT_LLM_MAX_TOKENS must be at least 1");
         }
-        let has_key = self.api_key.as_ref().is_some_and(|k| !k.expose_secret().trim().is_empty());
+        let has_key = self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| !k.expose_secret().trim().is_empty());
         let public_openai = url.host_str() == Some("api.openai.com");
         let needs_key = match self.provider {
             ProviderKind::Anthropic => true,
@@ -139,12 +149,18 @@ impl LlmConfig {
                 ProviderKind::OpenAi => 2.0,
             };
             if !(0.0..=max).contains(&t) {
-                bail!("FLOWPILOT_LLM_TEMPERATURE is {t}; the {} API accepts 0 to {max}", self.provider.as_str());
+                bail!(
+                    "FLOWPILOT_LLM_TEMPERATURE is {t}; the {} API accepts 0 to {max}",
+                    self.provider.as_str()
+                );
             }
         }
         let zero = [
             ("FLOWPILOT_LLM_CONNECT_TIMEOUT_SECS", self.connect_timeout),
-            ("FLOWPILOT_LLM_FIRST_TOKEN_TIMEOUT_SECS", self.first_token_timeout),
+            (
+                "FLOWPILOT_LLM_FIRST_TOKEN_TIMEOUT_SECS",
+                self.first_token_timeout,
+            ),
             ("FLOWPILOT_LLM_IDLE_TIMEOUT_SECS", self.idle_timeout),
             ("FLOWPILOT_LLM_TIMEOUT_SECS", self.timeout),
         ];
@@ -185,16 +201,22 @@ impl fmt::Debug for LlmConfig {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
     fn anthropic_with_key() -> LlmConfig {
-        LlmConfig { api_key: Some("sk-ant-secret".into()), ..LlmConfig::defaults_for(ProviderKind::Anthropic) }
+        LlmConfig {
+            api_key: Some("sk-ant-secret".into()),
+            ..LlmConfig::defaults_for(ProviderKind::Anthropic)
+        }
     }
 
     #[test]
     fn anthropic_without_a_key_is_refused_with_the_setting_to_fix() {
-        let e = LlmConfig::defaults_for(ProviderKind::Anthropic).validate().unwrap_err();
+        let e = LlmConfig::defaults_for(ProviderKind::Anthropic)
+            .validate()
+            .unwrap_err();
         assert!(e.to_string().contains("FLOWPILOT_LLM_API_KEY"), "{e}");
     }
 
@@ -206,18 +228,42 @@ mod tests {
         };
         cfg.validate().unwrap();
         let public = LlmConfig::defaults_for(ProviderKind::OpenAi);
-        assert!(public.validate().unwrap_err().to_string().contains("OPENAI_API_KEY"));
+        assert!(
+            public
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("OPENAI_API_KEY")
+        );
     }
 
     #[test]
     fn bad_settings_are_refused() {
         let bad = [
-            LlmConfig { base_url: Some("localhost:11434".into()), ..anthropic_with_key() },
-            LlmConfig { base_url: Some("not a url".into()), ..anthropic_with_key() },
-            LlmConfig { model: " ".into(), ..anthropic_with_key() },
-            LlmConfig { temperature: Some(1.5), ..anthropic_with_key() },
-            LlmConfig { idle_timeout: Duration::ZERO, ..anthropic_with_key() },
-            LlmConfig { max_tokens: 0, ..anthropic_with_key() },
+            LlmConfig {
+                base_url: Some("localhost:11434".into()),
+                ..anthropic_with_key()
+            },
+            LlmConfig {
+                base_url: Some("not a url".into()),
+                ..anthropic_with_key()
+            },
+            LlmConfig {
+                model: " ".into(),
+                ..anthropic_with_key()
+            },
+            LlmConfig {
+                temperature: Some(1.5),
+                ..anthropic_with_key()
+            },
+            LlmConfig {
+                idle_timeout: Duration::ZERO,
+                ..anthropic_with_key()
+            },
+            LlmConfig {
+                max_tokens: 0,
+                ..anthropic_with_key()
+            },
         ];
         for cfg in bad {
             assert!(cfg.validate().is_err(), "{cfg:?}");
@@ -228,6 +274,9 @@ mod tests {
     #[test]
     fn debug_never_shows_the_key() {
         let s = format!("{:?}", anthropic_with_key());
-        assert!(!s.contains("sk-ant-secret") && s.contains("[redacted]"), "{s}");
+        assert!(
+            !s.contains("sk-ant-secret") && s.contains("[redacted]"),
+            "{s}"
+        );
     }
 }

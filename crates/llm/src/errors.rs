@@ -50,16 +50,27 @@ pub fn kind_for_error_type(ty: &str) -> LlmErrorKind {
 /// provider and is ignored.)
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    let secs = get("retry-after-ms").map(|ms| ms / 1000.0).or_else(|| get("retry-after"))?;
+    let secs = get("retry-after-ms")
+        .map(|ms| ms / 1000.0)
+        .or_else(|| get("retry-after"))?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
 /// An error for a non-2xx answer, from its status, headers and body text.
-pub fn from_http(status: StatusCode, headers: &HeaderMap, body: &str, key: Option<&SecretString>) -> LlmError {
+pub fn from_http(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    key: Option<&SecretString>,
+) -> LlmError {
     let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
     let err = parsed.as_ref().and_then(|v| v.get("error"));
     let message = err
-        .and_then(|e| e.get("message").and_then(|m| m.as_str()).or_else(|| e.as_str()))
+        .and_then(|e| {
+            e.get("message")
+                .and_then(|m| m.as_str())
+                .or_else(|| e.as_str())
+        })
         .unwrap_or(body);
     let mut kind = kind_for_status(status);
     // A 400 that says "overloaded" or "rate limit" in its type is still a 400:
@@ -69,7 +80,10 @@ pub fn from_http(status: StatusCode, headers: &HeaderMap, body: &str, key: Optio
     {
         kind = LlmErrorKind::Auth;
     }
-    let mut e = LlmError::new(kind, scrub(&format!("HTTP {}: {message}", status.as_u16()), key));
+    let mut e = LlmError::new(
+        kind,
+        scrub(&format!("HTTP {}: {message}", status.as_u16()), key),
+    );
     e.status = Some(status.as_u16());
     e.retry_after = retry_after(headers);
     e
@@ -77,7 +91,11 @@ pub fn from_http(status: StatusCode, headers: &HeaderMap, body: &str, key: Optio
 
 /// An error for a transport failure (connect, reset, body read).
 pub fn from_transport(err: &reqwest::Error, key: Option<&SecretString>) -> LlmError {
-    let kind = if err.is_timeout() { LlmErrorKind::Timeout } else { LlmErrorKind::Network };
+    let kind = if err.is_timeout() {
+        LlmErrorKind::Timeout
+    } else {
+        LlmErrorKind::Network
+    };
     // reqwest's Display is terse; the source chain says what actually broke
     // ("connection refused", "connection closed before message completed").
     let mut detail = err.to_string();
@@ -109,6 +127,7 @@ pub fn scrub(text: &str, key: Option<&SecretString>) -> String {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
@@ -128,7 +147,11 @@ mod tests {
         ];
         for (code, kind, retry) in table {
             let s = StatusCode::from_u16(code).unwrap();
-            assert_eq!((kind_for_status(s), is_retryable_status(s)), (kind, retry), "{code}");
+            assert_eq!(
+                (kind_for_status(s), is_retryable_status(s)),
+                (kind, retry),
+                "{code}"
+            );
         }
     }
 
@@ -141,7 +164,10 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
         h.clear();
-        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
@@ -149,9 +175,17 @@ mod tests {
     fn provider_error_text_is_kept_but_the_key_is_not() {
         let key = SecretString::from("sk-live-123456");
         let body = r#"{"error":{"message":"Incorrect API key provided: sk-live-123456.","type":"invalid_request_error","code":"invalid_api_key"}}"#;
-        let e = from_http(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body, Some(&key));
+        let e = from_http(
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            body,
+            Some(&key),
+        );
         assert_eq!(e.kind, LlmErrorKind::Auth);
-        assert_eq!(e.detail, "HTTP 401: Incorrect API key provided: [redacted].");
+        assert_eq!(
+            e.detail,
+            "HTTP 401: Incorrect API key provided: [redacted]."
+        );
     }
 
     #[test]

@@ -28,15 +28,18 @@ pub mod stream;
 
 pub use config::{LlmConfig, ProviderKind};
 
-
 /// Builds the configured provider after checking the settings; the error
 /// says which `FLOWPILOT_LLM_*` setting to fix.
 pub fn build_provider(cfg: LlmConfig) -> anyhow::Result<Arc<dyn LlmProvider>> {
     cfg.validate()?;
     Ok(match cfg.provider {
-        ProviderKind::Anthropic => {
-            Arc::new(provider::HttpProvider::new(anthropic::Anthropic::new(&cfg)?, cfg)?)
-        }
-        ProviderKind::OpenAi => Arc::new(provider::HttpProvider::new(openai::OpenAi::new(&cfg)?, cfg)?),
+        ProviderKind::Anthropic => Arc::new(provider::HttpProvider::new(
+            anthropic::Anthropic::new(&cfg)?,
+            cfg,
+        )?),
+        ProviderKind::OpenAi => Arc::new(provider::HttpProvider::new(
+            openai::OpenAi::new(&cfg)?,
+            cfg,
+        )?),
     })
 }

@@ -41,7 +41,9 @@ impl OpenAi {
         let version = match &cfg.azure_api_version {
             Some(v) => Some(v.as_str()),
             // Deployment URLs need a version; Azure's newer /openai/v1 API does not.
-            None if azure && base.path().contains("/deployments/") => Some(AZURE_DEFAULT_API_VERSION),
+            None if azure && base.path().contains("/deployments/") => {
+                Some(AZURE_DEFAULT_API_VERSION)
+            }
             None => None,
         };
         if let (Some(v), false) = (version, has_version) {
@@ -50,9 +52,16 @@ impl OpenAi {
         let mut headers = HeaderMap::new();
         if let Some(key) = &cfg.api_key {
             let key = key.expose_secret().trim();
-            let value = if azure { key.to_owned() } else { format!("Bearer {key}") };
-            let mut v = HeaderValue::from_str(&value)
-                .map_err(|_| anyhow::anyhow!("FLOWPILOT_LLM_API_KEY contains characters not allowed in an HTTP header"))?;
+            let value = if azure {
+                key.to_owned()
+            } else {
+                format!("Bearer {key}")
+            };
+            let mut v = HeaderValue::from_str(&value).map_err(|_| {
+                anyhow::anyhow!(
+                    "FLOWPILOT_LLM_API_KEY contains characters not allowed in an HTTP header"
+                )
+            })?;
             v.set_sensitive(true);
             headers.insert(if azure { "api-key" } else { "authorization" }, v);
         }
@@ -106,7 +115,11 @@ pub fn request_body(
         };
         messages.push(json!({"role": role, "content": content}));
     }
-    let limit_field = if modern_max_tokens { "max_completion_tokens" } else { "max_tokens" };
+    let limit_field = if modern_max_tokens {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
     let mut body = json!({
         "model": model,
         "messages": messages,
@@ -133,7 +146,13 @@ impl Wire for OpenAi {
         &self.headers
     }
     fn body(&self, req: &ChatRequest) -> Value {
-        request_body(req, &self.model, self.max_tokens, self.temperature, self.modern_max_tokens)
+        request_body(
+            req,
+            &self.model,
+            self.max_tokens,
+            self.temperature,
+            self.modern_max_tokens,
+        )
     }
     fn decoder(&self) -> Decoder {
         Decoder::default()
@@ -163,7 +182,10 @@ fn stop_reason(s: Option<&str>) -> StopReason {
 /// Usage in the engine's convention: `prompt_tokens` includes cached ones.
 fn usage_from(v: &Value) -> Option<Usage> {
     let prompt = v.get("prompt_tokens")?.as_u64()?;
-    let cached = v["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0).min(prompt);
+    let cached = v["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap_or(0)
+        .min(prompt);
     Some(Usage {
         input_tokens: prompt - cached,
         output_tokens: v["completion_tokens"].as_u64().unwrap_or(0),
@@ -175,8 +197,15 @@ fn usage_from(v: &Value) -> Option<Usage> {
 /// An error object in a body or a chunk.
 pub fn error_from(v: &Value) -> LlmError {
     let err = v.get("error").unwrap_or(v);
-    let msg = err.get("message").and_then(Value::as_str).or_else(|| err.as_str()).unwrap_or("");
-    let ty = err.get("code").and_then(Value::as_str).or_else(|| err.get("type").and_then(Value::as_str));
+    let msg = err
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| err.as_str())
+        .unwrap_or("");
+    let ty = err
+        .get("code")
+        .and_then(Value::as_str)
+        .or_else(|| err.get("type").and_then(Value::as_str));
     let kind = ty.map_or(LlmErrorKind::Overloaded, errors::kind_for_error_type);
     LlmError::new(kind, format!("{}: {msg}", ty.unwrap_or("error")))
 }
@@ -186,7 +215,9 @@ impl Decoder {
         if let Some(u) = self.usage {
             out.push_back(StreamEvent::Usage(u));
         }
-        out.push_back(StreamEvent::Done { stop_reason: stop_reason(self.finish_reason.as_deref()) });
+        out.push_back(StreamEvent::Done {
+            stop_reason: stop_reason(self.finish_reason.as_deref()),
+        });
         self.done = true;
     }
 }
@@ -197,7 +228,8 @@ impl WireDecoder for Decoder {
             self.finish(out);
             return Ok(());
         }
-        let v: Value = serde_json::from_str(&ev.data).map_err(|e| protocol(format!("bad JSON chunk: {e}")))?;
+        let v: Value =
+            serde_json::from_str(&ev.data).map_err(|e| protocol(format!("bad JSON chunk: {e}")))?;
         if v.get("error").is_some_and(|e| !e.is_null()) {
             return Err(error_from(&v));
         }
@@ -205,7 +237,10 @@ impl WireDecoder for Decoder {
         // the usage chunk has none either.
         if let Some(choice) = v["choices"].get(0) {
             // `reasoning_content` (vLLM, DeepSeek) is not reply text.
-            if let Some(t) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
+            if let Some(t) = choice["delta"]["content"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+            {
                 out.push_back(StreamEvent::TextDelta(t.to_owned()));
             }
             if let Some(r) = choice["finish_reason"].as_str() {
@@ -233,12 +268,18 @@ impl WireDecoder for Decoder {
     }
 
     fn on_json(&mut self, body: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| protocol(format!("bad JSON answer: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| protocol(format!("bad JSON answer: {e}")))?;
         if v.get("error").is_some_and(|e| !e.is_null()) {
             return Err(error_from(&v));
         }
-        let choice = v["choices"].get(0).ok_or_else(|| protocol("answer has no choices"))?;
-        if let Some(t) = choice["message"]["content"].as_str().filter(|t| !t.is_empty()) {
+        let choice = v["choices"]
+            .get(0)
+            .ok_or_else(|| protocol("answer has no choices"))?;
+        if let Some(t) = choice["message"]["content"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+        {
             out.push_back(StreamEvent::TextDelta(t.to_owned()));
         }
         self.finish_reason = choice["finish_reason"].as_str().map(str::to_owned);

@@ -43,8 +43,14 @@ impl<W: Wire> HttpProvider<W> {
         let client = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
             .build()
-            .map_err(|e| anyhow::anyhow!("could not build the HTTP client for the AI provider: {e}"))?;
-        Ok(Self { wire, client, cfg: Arc::new(cfg) })
+            .map_err(|e| {
+                anyhow::anyhow!("could not build the HTTP client for the AI provider: {e}")
+            })?;
+        Ok(Self {
+            wire,
+            client,
+            cfg: Arc::new(cfg),
+        })
     }
 
     fn key(&self) -> Option<&SecretString> {
@@ -64,18 +70,27 @@ impl<W: Wire> LlmProvider for HttpProvider<W> {
 
     async fn stream(&self, req: ChatRequest) -> Result<ReplyStream, LlmError> {
         let called = Instant::now();
-        let span = tracing::info_span!("llm.stream", provider = self.wire.name(), model = %self.cfg.model);
+        let span =
+            tracing::info_span!("llm.stream", provider = self.wire.name(), model = %self.cfg.model);
         // Encoded once: retries resend the same bytes.
         let body = serde_json::to_vec(&self.wire.body(&req))
             .map(Bytes::from)
-            .map_err(|e| LlmError::new(LlmErrorKind::Protocol, format!("could not encode the request: {e}")))?;
+            .map_err(|e| {
+                LlmError::new(
+                    LlmErrorKind::Protocol,
+                    format!("could not encode the request: {e}"),
+                )
+            })?;
         let policy = RetryPolicy {
             max_retries: self.cfg.max_retries,
             base_delay: self.cfg.retry_base_delay,
             max_delay: self.cfg.retry_max_delay,
         };
         let overall = called + self.cfg.timeout;
-        let deadlines = Deadlines { first_token: self.cfg.first_token_timeout, overall };
+        let deadlines = Deadlines {
+            first_token: self.cfg.first_token_timeout,
+            overall,
+        };
         let make = || {
             self.client
                 .post(self.wire.endpoint().clone())
@@ -84,13 +99,20 @@ impl<W: Wire> LlmProvider for HttpProvider<W> {
                 .header(http::header::ACCEPT, "text/event-stream, application/json")
                 .body(body.clone())
         };
-        let (resp, started) = retry::send(policy, deadlines, self.key(), make).instrument(span).await?;
+        let (resp, started) = retry::send(policy, deadlines, self.key(), make)
+            .instrument(span)
+            .await?;
         let limits = Limits {
             first_token: started + self.cfg.first_token_timeout,
             idle: self.cfg.idle_timeout,
             overall,
         };
-        Ok(stream::reply_stream(resp, self.wire.decoder(), limits, self.cfg.api_key.clone()))
+        Ok(stream::reply_stream(
+            resp,
+            self.wire.decoder(),
+            limits,
+            self.cfg.api_key.clone(),
+        ))
     }
 }
 
@@ -98,20 +120,33 @@ impl<W: Wire> LlmProvider for HttpProvider<W> {
 /// puts `api-version` there) and never doubling slashes.
 pub fn join(base: &url::Url, path: &str) -> url::Url {
     let mut url = base.clone();
-    let joined = format!("{}/{}", base.path().trim_end_matches('/'), path.trim_start_matches('/'));
+    let joined = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
     url.set_path(&joined);
     url
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
     #[test]
     fn join_keeps_the_query_and_one_slash() {
         let cases = [
-            ("http://h:1/v1", "chat/completions", "http://h:1/v1/chat/completions"),
-            ("http://h:1/v1/", "/chat/completions", "http://h:1/v1/chat/completions"),
+            (
+                "http://h:1/v1",
+                "chat/completions",
+                "http://h:1/v1/chat/completions",
+            ),
+            (
+                "http://h:1/v1/",
+                "/chat/completions",
+                "http://h:1/v1/chat/completions",
+            ),
             ("https://h", "v1/messages", "https://h/v1/messages"),
             (
                 "https://r.openai.azure.com/openai/deployments/d?api-version=2024-10-21",

@@ -27,7 +27,10 @@ impl RetryPolicy {
     /// step, half fixed and half random ("equal jitter"), so a crowd of
     /// clients hit by the same overload do not come back in lockstep.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let step = self.base_delay.saturating_mul(1u32 << retry.min(16)).min(self.max_delay);
+        let step = self
+            .base_delay
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_delay);
         let half = step / 2;
         let jitter_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
         half + Duration::from_nanos(rand::rng().random_range(0..=jitter_ns))
@@ -96,14 +99,20 @@ async fn attempt(
 ) -> Result<reqwest::Response, (LlmError, bool)> {
     let resp = match timeout_at(deadline, req.send()).await {
         Err(_) => {
-            let e = LlmError::new(LlmErrorKind::Timeout, "no response from the provider within the first-token timeout");
+            let e = LlmError::new(
+                LlmErrorKind::Timeout,
+                "no response from the provider within the first-token timeout",
+            );
             return Err((e, false));
         }
         Ok(Err(e)) => {
             // Connect failures and resets before an answer are safe to retry:
             // the provider has not started generating.
             let retryable = e.is_connect() || !e.is_timeout();
-            return Err((errors::from_transport(&e, key), retryable && !e.is_builder()));
+            return Err((
+                errors::from_transport(&e, key),
+                retryable && !e.is_builder(),
+            ));
         }
         Ok(Ok(resp)) => resp,
     };
@@ -113,7 +122,11 @@ async fn attempt(
     }
     let headers = resp.headers().clone();
     // The error body is small; bound the read by the same deadline anyway.
-    let body = timeout_at(deadline, resp.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+    let body = timeout_at(deadline, resp.text())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let err = errors::from_http(status, &headers, &body, key);
     Err((err, errors::is_retryable_status(status)))
 }
@@ -138,11 +151,20 @@ mod tests {
         };
         for _ in 0..100 {
             let d0 = p.backoff(0);
-            assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100), "{d0:?}");
+            assert!(
+                d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100),
+                "{d0:?}"
+            );
             let d2 = p.backoff(2);
-            assert!(d2 >= Duration::from_millis(200) && d2 <= Duration::from_millis(400), "{d2:?}");
+            assert!(
+                d2 >= Duration::from_millis(200) && d2 <= Duration::from_millis(400),
+                "{d2:?}"
+            );
             let d9 = p.backoff(40);
-            assert!(d9 >= Duration::from_millis(500) && d9 <= Duration::from_millis(1000), "{d9:?}");
+            assert!(
+                d9 >= Duration::from_millis(500) && d9 <= Duration::from_millis(1000),
+                "{d9:?}"
+            );
         }
     }
 }

@@ -40,12 +40,15 @@ pub struct LineTooLong;
 
 impl SseDecoder {
     pub fn new() -> Self {
-        Self { at_start: true, ..Self::default() }
+        Self {
+            at_start: true,
+            ..Self::default()
+        }
     }
 
     /// Decodes a chunk, appending completed events to `out`.
     pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
-        if self.after_cr {
+        if self.after_cr && !chunk.is_empty() {
             self.after_cr = false;
             if let [b'\n', rest @ ..] = chunk {
                 chunk = rest;
@@ -127,6 +130,7 @@ impl SseDecoder {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
@@ -142,7 +146,10 @@ mod tests {
     }
 
     fn ev(event: &str, data: &str) -> SseEvent {
-        SseEvent { event: event.into(), data: data.into() }
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
     }
 
     #[test]
@@ -170,9 +177,17 @@ mod tests {
         let whole = decode_in_pieces(input.as_bytes(), &[]);
         assert_eq!(whole.len(), 3);
         for i in 0..=input.len() {
-            assert_eq!(decode_in_pieces(input.as_bytes(), &[i]), whole, "split at {i}");
+            assert_eq!(
+                decode_in_pieces(input.as_bytes(), &[i]),
+                whole,
+                "split at {i}"
+            );
             for j in i..=input.len() {
-                assert_eq!(decode_in_pieces(input.as_bytes(), &[i, j]), whole, "split at {i},{j}");
+                assert_eq!(
+                    decode_in_pieces(input.as_bytes(), &[i, j]),
+                    whole,
+                    "split at {i},{j}"
+                );
             }
         }
     }

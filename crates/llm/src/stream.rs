@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use engine::llm::{LlmError, LlmErrorKind, ReplyStream, StreamEvent};
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use secrecy::SecretString;
 use tokio::time::{Instant, timeout_at};
 
@@ -122,7 +122,10 @@ impl<D: WireDecoder> Driver<D> {
                 let detail = errors::from_transport(&e, self.key.as_ref()).detail;
                 // Whatever the transport said, a body that breaks mid-reply is
                 // a broken connection to the engineer.
-                Err(LlmError::new(LlmErrorKind::Network, format!("reply stream broke: {detail}")))
+                Err(LlmError::new(
+                    LlmErrorKind::Network,
+                    format!("reply stream broke: {detail}"),
+                ))
             }
             None => {
                 self.finished = true;
@@ -161,12 +164,21 @@ impl<D: WireDecoder> Driver<D> {
     /// The next deadline and what to say if it passes.
     fn deadline(&self) -> (Instant, &'static str) {
         let (soft, which) = if self.text.is_empty() && self.pending.is_empty() {
-            (self.limits.first_token, "no reply text within the first-token timeout")
+            (
+                self.limits.first_token,
+                "no reply text within the first-token timeout",
+            )
         } else {
-            (self.last_chunk + self.limits.idle, "the provider went silent mid-reply (idle timeout)")
+            (
+                self.last_chunk + self.limits.idle,
+                "the provider went silent mid-reply (idle timeout)",
+            )
         };
         if self.limits.overall <= soft {
-            (self.limits.overall, "the reply took longer than the overall timeout")
+            (
+                self.limits.overall,
+                "the reply took longer than the overall timeout",
+            )
         } else {
             (soft, which)
         }

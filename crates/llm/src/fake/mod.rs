@@ -40,7 +40,9 @@ impl FakeLlm {
     /// Starts a server on `127.0.0.1:0` answering from `script`.
     pub async fn start(script: Script) -> anyhow::Result<Self> {
         script.check()?;
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("could not bind the fake LLM server")?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("could not bind the fake LLM server")?;
         let addr = listener.local_addr()?;
         let (shutdown, rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(script, rx.clone()));
@@ -50,11 +52,18 @@ impl FakeLlm {
             let stop = async move {
                 let _ = rx.wait_for(|down| *down).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::warn!(error = %e, "fake LLM server failed");
             }
         });
-        Ok(Self { addr, shared, shutdown })
+        Ok(Self {
+            addr,
+            shared,
+            shutdown,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -129,7 +138,9 @@ pub async fn run_fake_llm(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let script = Script::from_file(&script)?;
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("could not listen on {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -144,6 +155,8 @@ pub async fn run_fake_llm(
         // graceful shutdown would wait them out.
         let _ = tx.send(true);
     };
-    axum::serve(listener, server::router(shared)).with_graceful_shutdown(stop).await?;
+    axum::serve(listener, server::router(shared))
+        .with_graceful_shutdown(stop)
+        .await?;
     Ok(())
 }

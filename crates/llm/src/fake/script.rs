@@ -118,7 +118,10 @@ impl Entry {
 
     /// A fault instead of a reply (set `reply` too for stream faults).
     pub fn fault(fault: Fault) -> Self {
-        Self { fault: Some(fault), ..Self::reply("") }
+        Self {
+            fault: Some(fault),
+            ..Self::reply("")
+        }
     }
 
     pub fn matching(mut self, needle: impl Into<String>) -> Self {
@@ -155,7 +158,10 @@ impl Entry {
     /// The reply split into chunks of `chunk_size` characters.
     pub fn chunks_of_reply(&self) -> Vec<String> {
         let chars: Vec<char> = self.reply.chars().collect();
-        chars.chunks(self.chunk_size.max(1)).map(|c| c.iter().collect()).collect()
+        chars
+            .chunks(self.chunk_size.max(1))
+            .map(|c| c.iter().collect())
+            .collect()
     }
 
     /// The counts to report: the given ones, else 10 input tokens and one
@@ -163,7 +169,10 @@ impl Entry {
     pub fn usage(&self) -> engine::llm::Usage {
         engine::llm::Usage {
             input_tokens: self.usage.input_tokens.unwrap_or(10),
-            output_tokens: self.usage.output_tokens.unwrap_or(self.chunks_of_reply().len() as u64),
+            output_tokens: self
+                .usage
+                .output_tokens
+                .unwrap_or(self.chunks_of_reply().len() as u64),
             cache_read_tokens: self.usage.cache_read_tokens,
             cache_write_tokens: self.usage.cache_write_tokens,
         }
@@ -179,11 +188,16 @@ impl Script {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("could not read the fake-llm script {}", path.display()))?;
-        let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+        let yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
         let script: Self = if yaml {
-            serde_yaml_ng::from_str(&text).with_context(|| format!("{} is not a valid script", path.display()))?
+            serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("{} is not a valid script", path.display()))?
         } else {
-            serde_json::from_str(&text).with_context(|| format!("{} is not a valid script", path.display()))?
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid script", path.display()))?
         };
         script.check()?;
         Ok(script)
@@ -213,7 +227,13 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn new(script: Script) -> Self {
-        Self { entries: script.entries.into_iter().map(|e| (e.clone(), e.times)).collect() }
+        Self {
+            entries: script
+                .entries
+                .into_iter()
+                .map(|e| (e.clone(), e.times))
+                .collect(),
+        }
     }
 
     /// The first entry not used up that matches `last_user`, counted as used.
@@ -227,6 +247,7 @@ impl Cursor {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
@@ -239,9 +260,15 @@ mod tests {
         )
         .unwrap();
         let mut c = Cursor::new(script);
-        assert!(matches!(c.take("x").unwrap().fault, Some(Fault::Status { status: 529, .. })));
+        assert!(matches!(
+            c.take("x").unwrap().fault,
+            Some(Fault::Status { status: 529, .. })
+        ));
         assert!(c.take("x").unwrap().fault.is_some());
-        assert_eq!(c.take("the printer is down").unwrap().reply, "Check the spooler.");
+        assert_eq!(
+            c.take("the printer is down").unwrap().reply,
+            "Check the spooler."
+        );
         assert_eq!(c.take("the printer again").unwrap().reply, "Anything else.");
         assert_eq!(c.take("y").unwrap().reply, "Anything else.");
     }
@@ -252,11 +279,39 @@ mod tests {
             "- cut_after_chunks: 2\n- stall_ms: 50\n- stall_before_first_chunk_ms: 9\n- stall_before_response_ms: 5\n- status: 401\n",
         )
         .unwrap();
-        assert_eq!(f[0], Fault::Cut { cut_after_chunks: 2 });
-        assert_eq!(f[1], Fault::Stall { stall_ms: 50, after_chunks: 1 });
-        assert_eq!(f[2], Fault::StallFirst { stall_before_first_chunk_ms: 9 });
-        assert_eq!(f[3], Fault::StallResponse { stall_before_response_ms: 5 });
-        assert!(matches!(f[4], Fault::Status { status: 401, retry_after: None, .. }));
+        assert_eq!(
+            f[0],
+            Fault::Cut {
+                cut_after_chunks: 2
+            }
+        );
+        assert_eq!(
+            f[1],
+            Fault::Stall {
+                stall_ms: 50,
+                after_chunks: 1
+            }
+        );
+        assert_eq!(
+            f[2],
+            Fault::StallFirst {
+                stall_before_first_chunk_ms: 9
+            }
+        );
+        assert_eq!(
+            f[3],
+            Fault::StallResponse {
+                stall_before_response_ms: 5
+            }
+        );
+        assert!(matches!(
+            f[4],
+            Fault::Status {
+                status: 401,
+                retry_after: None,
+                ..
+            }
+        ));
     }
 
     #[test]

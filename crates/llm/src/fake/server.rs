@@ -23,7 +23,13 @@ use super::script::{Cursor, Entry, Fault, Script};
 use super::wire::{self, Api};
 
 /// Headers whose values are secrets: recorded as `[redacted]`.
-const SECRET_HEADERS: [&str; 5] = ["authorization", "x-api-key", "api-key", "cookie", "proxy-authorization"];
+const SECRET_HEADERS: [&str; 5] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "cookie",
+    "proxy-authorization",
+];
 
 /// One request as the fake server received it.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +47,10 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -72,7 +81,10 @@ impl Shared {
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn bump(&self, counter: &AtomicUsize) {
@@ -104,14 +116,25 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn handle(api: Api, State(s): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    api: Api,
+    State(s): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     record(&s, api, &method, &uri, &headers, &json);
     if let Some(why) = wire::invalid_request(api, &headers, &json) {
         return error_response(api, 400, Some(&why), &[]);
     }
     let last_user = wire::last_user_text(&json);
-    let taken = s.cursor.lock().unwrap_or_else(PoisonError::into_inner).take(&last_user);
+    let taken = s
+        .cursor
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take(&last_user);
     let Some(entry) = taken else {
         let why = format!("fake-llm: no script entry left for the message {last_user:?}");
         return error_response(api, 400, Some(&why), &[]);
@@ -123,10 +146,18 @@ async fn handle(api: Api, State(s): State<Arc<Shared>>, method: Method, uri: Uri
     };
     let model = json["model"].as_str().unwrap_or("fake").to_owned();
     match &entry.fault {
-        Some(Fault::StallResponse { stall_before_response_ms }) => {
-            s.pause(Duration::from_millis(*stall_before_response_ms)).await;
+        Some(Fault::StallResponse {
+            stall_before_response_ms,
+        }) => {
+            s.pause(Duration::from_millis(*stall_before_response_ms))
+                .await;
         }
-        Some(Fault::Status { status, retry_after, retry_after_ms, message }) => {
+        Some(Fault::Status {
+            status,
+            retry_after,
+            retry_after_ms,
+            message,
+        }) => {
             let mut extra = Vec::new();
             if let Some(secs) = retry_after {
                 extra.push(("retry-after", secs.to_string()));
@@ -139,7 +170,8 @@ async fn handle(api: Api, State(s): State<Arc<Shared>>, method: Method, uri: Uri
         _ => {}
     }
     if json["stream"] == Value::Bool(true) {
-        let include_usage = api == Api::Anthropic || json["stream_options"]["include_usage"] == Value::Bool(true);
+        let include_usage =
+            api == Api::Anthropic || json["stream_options"]["include_usage"] == Value::Bool(true);
         stream_response(s, api, &id, &model, &entry, include_usage)
     } else {
         full_response(s, api, &id, &model, &entry).await
@@ -167,11 +199,19 @@ fn record(s: &Shared, api: Api, method: &Method, uri: &Uri, headers: &HeaderMap,
         headers,
         body: body.clone(),
     };
-    s.requests.lock().unwrap_or_else(PoisonError::into_inner).push(req);
+    s.requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(req);
     s.changed.notify_waiters();
 }
 
-fn error_response(api: Api, status: u16, message: Option<&str>, extra: &[(&'static str, String)]) -> Response {
+fn error_response(
+    api: Api,
+    status: u16,
+    message: Option<&str>,
+    extra: &[(&'static str, String)],
+) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = (code, axum::Json(wire::error_body(api, status, message))).into_response();
     for (name, value) in extra {
@@ -184,7 +224,10 @@ fn error_response(api: Api, status: u16, message: Option<&str>, extra: &[(&'stat
 
 async fn full_response(s: Arc<Shared>, api: Api, id: &str, model: &str, entry: &Entry) -> Response {
     let stall = match entry.fault {
-        Some(Fault::StallFirst { stall_before_first_chunk_ms: ms }) | Some(Fault::Stall { stall_ms: ms, .. }) => ms,
+        Some(Fault::StallFirst {
+            stall_before_first_chunk_ms: ms,
+        })
+        | Some(Fault::Stall { stall_ms: ms, .. }) => ms,
         _ => 0,
     };
     if stall > 0 && !s.pause(Duration::from_millis(stall)).await {
@@ -194,9 +237,13 @@ async fn full_response(s: Arc<Shared>, api: Api, id: &str, model: &str, entry: &
     if let Some(Fault::Cut { .. }) = entry.fault {
         // Half the JSON, then an abrupt close.
         let half = Bytes::from(body.as_bytes()[..body.len() / 2].to_vec());
-        let items: Vec<Result<Bytes, io::Error>> = vec![Ok(half), Err(io::Error::other("fake-llm: cut"))];
+        let items: Vec<Result<Bytes, io::Error>> =
+            vec![Ok(half), Err(io::Error::other("fake-llm: cut"))];
         let mut resp = Response::new(Body::from_stream(futures::stream::iter(items)));
-        resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
         return resp;
     }
     s.bump(&s.completed);
@@ -232,6 +279,11 @@ impl Drop for Guard {
     }
 }
 
+/// A pause before a cut, so hyper flushes what was sent before it: without
+/// it the headers and chunks may die in hyper's buffer with the connection,
+/// and the client would see a refused request instead of a broken stream.
+const FLUSH: Duration = Duration::from_millis(5);
+
 fn plan(api: Api, id: &str, model: &str, entry: &Entry, include_usage: bool) -> VecDeque<Step> {
     let chunks = entry.chunks_of_reply();
     let frames = wire::stream_frames(api, id, model, &chunks, &entry.usage(), include_usage);
@@ -239,14 +291,19 @@ fn plan(api: Api, id: &str, model: &str, entry: &Entry, include_usage: bool) -> 
     let delay = Duration::from_millis(entry.chunk_delay_ms);
     for (i, chunk) in frames.chunks.into_iter().enumerate() {
         match entry.fault {
-            Some(Fault::StallFirst { stall_before_first_chunk_ms: ms }) if i == 0 => {
+            Some(Fault::StallFirst {
+                stall_before_first_chunk_ms: ms,
+            }) if i == 0 => {
                 steps.push_back(Step::Wait(Duration::from_millis(ms)));
             }
-            Some(Fault::Stall { stall_ms, after_chunks }) if i == after_chunks => {
+            Some(Fault::Stall {
+                stall_ms,
+                after_chunks,
+            }) if i == after_chunks => {
                 steps.push_back(Step::Wait(Duration::from_millis(stall_ms)));
             }
             Some(Fault::Cut { cut_after_chunks }) if i == cut_after_chunks => {
-                steps.push_back(Step::Cut);
+                steps.extend([Step::Wait(FLUSH), Step::Cut]);
                 return steps;
             }
             _ => {}
@@ -258,16 +315,26 @@ fn plan(api: Api, id: &str, model: &str, entry: &Entry, include_usage: bool) -> 
     }
     if matches!(entry.fault, Some(Fault::Cut { .. })) {
         // Cut after every text chunk: the end events never come.
-        steps.push_back(Step::Cut);
+        steps.extend([Step::Wait(FLUSH), Step::Cut]);
         return steps;
     }
     steps.extend(frames.closing.into_iter().map(Step::Send));
     steps
 }
 
-fn stream_response(s: Arc<Shared>, api: Api, id: &str, model: &str, entry: &Entry, include_usage: bool) -> Response {
+fn stream_response(
+    s: Arc<Shared>,
+    api: Api,
+    id: &str,
+    model: &str,
+    entry: &Entry,
+    include_usage: bool,
+) -> Response {
     let steps = plan(api, id, model, entry, include_usage);
-    let guard = Guard { shared: s, finished: false };
+    let guard = Guard {
+        shared: s,
+        finished: false,
+    };
     let body = futures::stream::unfold((steps, guard), |(mut steps, mut guard)| async move {
         loop {
             if guard.finished {
@@ -294,14 +361,23 @@ fn stream_response(s: Arc<Shared>, api: Api, id: &str, model: &str, entry: &Entr
                     guard.finished = true;
                     // An error item makes hyper drop the connection without
                     // the chunked body's terminator: an abrupt close.
-                    return Some((Err(io::Error::other("fake-llm: cut")), (VecDeque::new(), guard)));
+                    return Some((
+                        Err(io::Error::other("fake-llm: cut")),
+                        (VecDeque::new(), guard),
+                    ));
                 }
             }
         }
     });
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/event-stream; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
     resp
 }

@@ -42,7 +42,14 @@ fn openai_usage(u: &Usage) -> Value {
 }
 
 /// The frames of a streamed reply.
-pub fn stream_frames(api: Api, id: &str, model: &str, chunks: &[String], usage: &Usage, include_usage: bool) -> Frames {
+pub fn stream_frames(
+    api: Api,
+    id: &str,
+    model: &str,
+    chunks: &[String],
+    usage: &Usage,
+    include_usage: bool,
+) -> Frames {
     match api {
         Api::Anthropic => {
             let start = json!({"type": "message_start", "message": {
@@ -52,7 +59,9 @@ pub fn stream_frames(api: Api, id: &str, model: &str, chunks: &[String], usage: 
                           "cache_read_input_tokens": usage.cache_read_tokens, "output_tokens": 1}}});
             let opening = vec![
                 anthropic_frame(&start),
-                anthropic_frame(&json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+                anthropic_frame(
+                    &json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+                ),
                 anthropic_frame(&json!({"type": "ping"})),
             ];
             let chunks = chunks
@@ -61,26 +70,42 @@ pub fn stream_frames(api: Api, id: &str, model: &str, chunks: &[String], usage: 
                 .collect();
             let closing = vec![
                 anthropic_frame(&json!({"type": "content_block_stop", "index": 0})),
-                anthropic_frame(&json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                                        "usage": {"output_tokens": usage.output_tokens}})),
+                anthropic_frame(
+                    &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                                        "usage": {"output_tokens": usage.output_tokens}}),
+                ),
                 anthropic_frame(&json!({"type": "message_stop"})),
             ];
-            Frames { opening, chunks, closing }
+            Frames {
+                opening,
+                chunks,
+                closing,
+            }
         }
         Api::OpenAi => {
             let chunk = |delta: Value, finish: Value| {
                 json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
                        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
             };
-            let opening = vec![openai_frame(&chunk(json!({"role": "assistant", "content": ""}), Value::Null))];
-            let chunks = chunks.iter().map(|c| openai_frame(&chunk(json!({"content": c}), Value::Null))).collect();
+            let opening = vec![openai_frame(&chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            ))];
+            let chunks = chunks
+                .iter()
+                .map(|c| openai_frame(&chunk(json!({"content": c}), Value::Null)))
+                .collect();
             let mut closing = vec![openai_frame(&chunk(json!({}), json!("stop")))];
             if include_usage {
                 closing.push(openai_frame(&json!({"id": id, "object": "chat.completion.chunk", "created": 1_700_000_000,
                                                   "model": model, "choices": [], "usage": openai_usage(usage)})));
             }
             closing.push(Bytes::from_static(b"data: [DONE]\n\n"));
-            Frames { opening, chunks, closing }
+            Frames {
+                opening,
+                chunks,
+                closing,
+            }
         }
     }
 }
@@ -120,19 +145,30 @@ pub fn error_body(api: Api, status: u16, message: Option<&str>) -> Value {
         _ => "fake-llm: injected fault",
     });
     match api {
-        Api::Anthropic => json!({"type": "error", "error": {"type": anthropic_type, "message": msg}}),
-        Api::OpenAi => json!({"error": {"message": msg, "type": openai_type, "param": null, "code": null}}),
+        Api::Anthropic => {
+            json!({"type": "error", "error": {"type": anthropic_type, "message": msg}})
+        }
+        Api::OpenAi => {
+            json!({"error": {"message": msg, "type": openai_type, "param": null, "code": null}})
+        }
     }
 }
 
 /// The text of the last user message in either API's request body.
 pub fn last_user_text(body: &Value) -> String {
-    let Some(msg) = body["messages"].as_array().and_then(|m| m.iter().rev().find(|m| m["role"] == "user")) else {
+    let Some(msg) = body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+    else {
         return String::new();
     };
     match &msg["content"] {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n"),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => String::new(),
     }
 }
