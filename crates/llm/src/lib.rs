@@ -27,6 +27,7 @@ pub mod sse;
 pub mod stream;
 
 pub use config::{LlmConfig, ProviderKind};
+pub use fake::{FakeLlm, run_fake_llm};
 
 /// Builds the configured provider after checking the settings; the error
 /// says which `FLOWPILOT_LLM_*` setting to fix.

@@ -20,6 +20,9 @@ use tokio::time::{Instant, timeout_at};
 use crate::errors;
 use crate::sse::{SseDecoder, SseEvent};
 
+/// How long to wait for the body's end after the reply's end marker.
+const DRAIN_WAIT: Duration = Duration::from_millis(20);
+
 /// A provider's reply format.
 pub trait WireDecoder: Send + 'static {
     /// Handles one SSE event, pushing what it means for the caller.
@@ -117,7 +120,13 @@ impl<D: WireDecoder> Driver<D> {
         };
         self.last_chunk = Instant::now();
         match chunk {
-            Some(Ok(bytes)) => self.decode(&bytes),
+            Some(Ok(bytes)) => {
+                self.decode(&bytes)?;
+                if self.finished {
+                    self.drain().await;
+                }
+                Ok(())
+            }
             Some(Err(e)) => {
                 let detail = errors::from_transport(&e, self.key.as_ref()).detail;
                 // Whatever the transport said, a body that breaks mid-reply is
@@ -159,6 +168,18 @@ impl<D: WireDecoder> Driver<D> {
             }
         }
         Ok(())
+    }
+
+    /// After the end marker, reads the body's own end if it is right there,
+    /// so the connection goes back to the pool instead of being closed
+    /// (a new TLS handshake to the provider costs more than this wait).
+    async fn drain(&mut self) {
+        for _ in 0..4 {
+            match timeout_at(Instant::now() + DRAIN_WAIT, self.body.next()).await {
+                Ok(Some(Ok(_))) => continue,
+                _ => return,
+            }
+        }
     }
 
     /// The next deadline and what to say if it passes.

@@ -52,9 +52,12 @@ impl FakeLlm {
             let stop = async move {
                 let _ = rx.wait_for(|down| *down).await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            if let Err(e) = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await
             {
                 tracing::warn!(error = %e, "fake LLM server failed");
             }
@@ -141,6 +144,17 @@ pub async fn run_fake_llm(
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
+    serve(listener, script, shutdown).await
+}
+
+/// Serves `script` on an already bound listener until `shutdown`
+/// completes (the seam for tests and for callers that bind themselves).
+pub async fn serve(
+    listener: TcpListener,
+    script: Script,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    script.check()?;
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -155,8 +169,11 @@ pub async fn run_fake_llm(
         // graceful shutdown would wait them out.
         let _ = tx.send(true);
     };
-    axum::serve(listener, server::router(shared))
-        .with_graceful_shutdown(stop)
-        .await?;
+    axum::serve(
+        listener,
+        server::router(shared).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await?;
     Ok(())
 }

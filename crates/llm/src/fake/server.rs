@@ -6,13 +6,14 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -35,6 +36,8 @@ const SECRET_HEADERS: [&str; 5] = [
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
     pub api: Api,
+    /// The client's address: the same port twice means a reused connection.
+    pub peer: SocketAddr,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -102,9 +105,10 @@ impl Shared {
     }
 }
 
+/// The routes; serve with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let anthropic = post(|s, m, u, h, b| handle(Api::Anthropic, s, m, u, h, b));
-    let openai = post(|s, m, u, h, b| handle(Api::OpenAi, s, m, u, h, b));
+    let anthropic = post(|s, c, m, u, h, b| handle(Api::Anthropic, s, c, m, u, h, b));
+    let openai = post(|s, c, m, u, h, b| handle(Api::OpenAi, s, c, m, u, h, b));
     // With and without /v1, so a base URL either way works; Azure's paths too.
     Router::new()
         .route("/v1/messages", anthropic.clone())
@@ -119,13 +123,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
 async fn handle(
     api: Api,
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    record(&s, api, &method, &uri, &headers, &json);
+    record(&s, api, peer, &method, &uri, &headers, &json);
     if let Some(why) = wire::invalid_request(api, &headers, &json) {
         return error_response(api, 400, Some(&why), &[]);
     }
@@ -178,7 +183,15 @@ async fn handle(
     }
 }
 
-fn record(s: &Shared, api: Api, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Value) {
+fn record(
+    s: &Shared,
+    api: Api,
+    peer: SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Value,
+) {
     let headers = headers
         .iter()
         .map(|(name, value)| {
@@ -193,6 +206,7 @@ fn record(s: &Shared, api: Api, method: &Method, uri: &Uri, headers: &HeaderMap,
         .collect();
     let req = RecordedRequest {
         api,
+        peer,
         method: method.to_string(),
         path: uri.path().to_owned(),
         query: uri.query().map(str::to_owned),
@@ -319,6 +333,9 @@ fn plan(api: Api, id: &str, model: &str, entry: &Entry, include_usage: bool) -> 
         return steps;
     }
     steps.extend(frames.closing.into_iter().map(Step::Send));
+    // Real servers' body end often trails the last event in its own
+    // segment; the client must still reuse the connection.
+    steps.push_back(Step::Wait(FLUSH));
     steps
 }
 

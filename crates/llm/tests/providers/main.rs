@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "a failing test should panic")]
 
 mod cancel;
+mod cli;
 mod common;
 mod faults;
 mod fixtures;

@@ -301,3 +301,18 @@ async fn the_script_matches_on_the_last_user_message() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_finished_reply_leaves_its_connection_for_the_next_one() {
+    for kind in KINDS {
+        let fake = start(vec![Entry::reply("one"), Entry::reply("two")]).await;
+        let p = provider_for(kind, &fake).await;
+        p.complete(ask("a")).await.unwrap();
+        p.complete(ask("b")).await.unwrap();
+        let r = fake.requests();
+        assert_eq!(
+            r[0].peer, r[1].peer,
+            "{kind:?}: no new connection (no new TLS handshake) per turn"
+        );
+    }
+}
