@@ -7,6 +7,7 @@
 //! (`flowpilot dev fake-llm`, which calls [`run_fake_llm`]). It must not
 //! depend on the client side of this crate: it is the other end of the wire.
 
+mod pacing;
 mod script;
 mod server;
 mod wire;
