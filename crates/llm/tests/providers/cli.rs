@@ -87,3 +87,17 @@ async fn a_bad_script_file_is_refused_with_its_path() {
         .unwrap_err();
     assert!(format!("{e:#}").contains("missing.yaml"), "{e:#}");
 }
+
+#[test]
+fn the_documented_demo_script_parses() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo_script.yaml");
+    let script = Script::from_file(&path).unwrap();
+    assert_eq!(script.entries.len(), 4);
+    assert_eq!(
+        script.entries[2].fault,
+        Some(llm::fake::Fault::Cut {
+            cut_after_chunks: 2
+        })
+    );
+}
