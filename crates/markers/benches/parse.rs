@@ -1,1 +1,63 @@
-fn main() {}
+//! Throughput of the batch parser and of the streaming parser fed 16-byte
+//! chunks, over the shared benchmark replies in
+//! `shared/reference/bench/*.txt` (read at run time; skipped with a message
+//! when that directory is absent, e.g. in a bare clone of the repo).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use markers::{Event, StreamParser, parse};
+
+const BENCH_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/reference/bench"
+);
+const FILES: [&str; 3] = ["prose-5k.txt", "mixed-5k.txt", "mixed-64k.txt"];
+const CHUNK: usize = 16;
+
+fn chunks(s: &str, n: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < s.len() {
+        let mut end = (start + n).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push(&s[start..end]);
+        start = end;
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    for name in FILES {
+        let path = Path::new(BENCH_DIR).join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipping {name}: {} not readable", path.display());
+            continue;
+        };
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function("batch", |b| b.iter(|| parse(black_box(&text))));
+        let pieces = chunks(&text, CHUNK);
+        g.bench_function("stream16", |b| {
+            b.iter(|| {
+                let mut s = StreamParser::new();
+                let mut n = 0usize;
+                for p in &pieces {
+                    s.push_with(black_box(p), |e| {
+                        if let Event::Display(d) = e {
+                            n += d.len();
+                        }
+                    });
+                }
+                (s.finish(), n)
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -221,17 +221,17 @@ impl StreamParser {
             let head = b.len().min(close.len() - 1);
             buf[..tail].copy_from_slice(&body.as_bytes()[body.len() - tail..]);
             buf[tail..tail + head].copy_from_slice(&b[..head]);
-            if let Some(p) = memmem::find(&buf[..tail + head], close) {
-                if p < tail {
-                    found = Some((body.len() - tail + p, p + close.len() - tail));
-                }
+            if let Some(p) = memmem::find(&buf[..tail + head], close)
+                && p < tail
+            {
+                found = Some((body.len() - tail + p, p + close.len() - tail));
             }
         }
-        if found.is_none() {
-            if let Some(k) = memmem::find(b, close) {
-                body.push_str(&rest[..k]);
-                found = Some((body.len(), k + close.len()));
-            }
+        if found.is_none()
+            && let Some(k) = memmem::find(b, close)
+        {
+            body.push_str(&rest[..k]);
+            found = Some((body.len(), k + close.len()));
         }
         let Some((keep, consumed)) = found else {
             body.push_str(rest);

@@ -252,7 +252,7 @@ proptest! {
         let mut released = String::new();
         let mut kinds = Vec::new();
         let mut seen = 0;
-        let mut take = |e: Event, released: &mut String, kinds: &mut Vec<String>| match e {
+        let take = |e: Event, released: &mut String, kinds: &mut Vec<String>| match e {
             Event::Display(d) => {
                 assert!(!d.is_empty(), "empty delta");
                 released.push_str(&d);
