@@ -2,15 +2,15 @@
 //!
 //! `memchr` jumps from `[` to `[`; at each one the tag matcher decides in a
 //! few byte comparisons whether a tag starts there. After an opening tag a
-//! `memmem` search finds its closing tag and scanning resumes after it, so
+//! `[`-to-`[` search finds its closing tag and scanning resumes after it, so
 //! every byte is looked at a bounded number of times and prose between tags
 //! is copied once.
 
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
 use crate::collect::Collector;
 use crate::display::Seams;
-use crate::tag::{MAX_TAG_LEN, TagMatch, match_tag};
+use crate::tag::{MAX_TAG_LEN, TagMatch, find_tag, match_tag};
 use crate::types::Parsed;
 
 /// Parse a whole assistant reply.
@@ -42,9 +42,9 @@ pub fn parse(reply: &str) -> Parsed {
             prose_start = after;
         } else {
             let close = kind.closing_tag();
-            match memmem::find(&b[after..], close.as_bytes()) {
+            match find_tag(&b[after..], close.as_bytes()) {
                 Some(k) => {
-                    collector.block(kind, &reply[after..after + k]);
+                    collector.block_quiet(kind, &reply[after..after + k]);
                     prose_start = after + k + close.len();
                 }
                 None => {

@@ -60,8 +60,14 @@ pub(crate) struct Collector {
 }
 
 impl Collector {
-    /// A block with its closing tag. Returns the event describing it; the
-    /// batch parser drops it, the streaming parser hands it out.
+    /// A block with its closing tag, for the batch parser: no event is
+    /// built, which saves cloning every payload.
+    pub(crate) fn block_quiet(&mut self, kind: MarkerKind, body: &str) {
+        self.apply(kind, body);
+    }
+
+    /// A block with its closing tag. Returns the event describing it for the
+    /// streaming parser to hand out.
     pub(crate) fn block(&mut self, kind: MarkerKind, body: &str) -> MarkerEvent {
         let diag_start = self.out.diagnostics.len();
         let payload = self.apply(kind, body);

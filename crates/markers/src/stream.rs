@@ -13,11 +13,11 @@
 //! chunk plus at most [`MAX_TAG_LEN`] bytes of carried-over context, so the
 //! cost is amortised O(chunk) however long the reply or a block gets.
 
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
 use crate::collect::{Collector, MarkerEvent};
 use crate::display::Seams;
-use crate::tag::{MAX_TAG_LEN, TagMatch, match_tag};
+use crate::tag::{MAX_TAG_LEN, TagMatch, find_tag, match_tag};
 use crate::types::{MarkerKind, Parsed};
 
 /// What the streaming parser emits.
@@ -221,14 +221,14 @@ impl StreamParser {
             let head = b.len().min(close.len() - 1);
             buf[..tail].copy_from_slice(&body.as_bytes()[body.len() - tail..]);
             buf[tail..tail + head].copy_from_slice(&b[..head]);
-            if let Some(p) = memmem::find(&buf[..tail + head], close)
+            if let Some(p) = find_tag(&buf[..tail + head], close)
                 && p < tail
             {
                 found = Some((body.len() - tail + p, p + close.len() - tail));
             }
         }
         if found.is_none()
-            && let Some(k) = memmem::find(b, close)
+            && let Some(k) = find_tag(b, close)
         {
             body.push_str(&rest[..k]);
             found = Some((body.len(), k + close.len()));

@@ -65,9 +65,34 @@ pub(crate) fn match_tag(b: &[u8]) -> TagMatch {
     TagMatch::No
 }
 
+/// Position of `needle` (a tag, so starting with `[`) in `hay`.
+///
+/// Jumps between `[` bytes with `memchr` instead of using `memmem::find`,
+/// which builds a searcher on every call — too costly for the 16-byte pieces
+/// the streaming parser typically searches.
+pub(crate) fn find_tag(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(off) = memchr::memchr(b'[', &hay[at..]) {
+        let i = at + off;
+        if hay[i..].starts_with(needle) {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_tag_table() {
+        assert_eq!(find_tag(b"ab[/FORK]", b"[/FORK]"), Some(2));
+        assert_eq!(find_tag(b"[[/FORK", b"[/FORK]"), None);
+        assert_eq!(find_tag(b"[x][/FORK][/FORK]", b"[/FORK]"), Some(3));
+        assert_eq!(find_tag(b"", b"[/FORK]"), None);
+    }
 
     #[test]
     fn table() {
