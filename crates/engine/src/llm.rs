@@ -285,7 +285,6 @@ pub trait LlmProvider: Send + Sync {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
