@@ -1,0 +1,239 @@
+//! Settings for `flowpilot serve`: every one is a flag and an environment
+//! variable, validated at start so that a mistake stops the server with a
+//! message that says what to set, instead of failing on the first request.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "FLOWPILOT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database and other local files.
+    #[arg(long, env = "FLOWPILOT_DATA_DIR", default_value = "./flowpilot-data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `postgres://…` for PostgreSQL, `sqlite:PATH` for a
+    /// SQLite file elsewhere. Default: SQLite in the data directory.
+    #[arg(long, env = "FLOWPILOT_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest database connection pool this instance opens.
+    #[arg(long, env = "FLOWPILOT_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// Largest accepted request body, in bytes (JSON; images ride in it).
+    #[arg(long, env = "FLOWPILOT_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// How long a browser sign-in lasts, in hours.
+    #[arg(long, env = "FLOWPILOT_SESSION_TTL_HOURS", default_value_t = 12)]
+    pub session_ttl_hours: u32,
+
+    /// Mark the sign-in cookie `Secure` (set this when served over HTTPS).
+    #[arg(long, env = "FLOWPILOT_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+
+    /// Sign-in attempts allowed per email address per minute.
+    #[arg(
+        long,
+        env = "FLOWPILOT_LOGIN_PER_EMAIL_PER_MINUTE",
+        default_value_t = 10
+    )]
+    pub login_per_email_per_minute: u32,
+
+    /// Sign-in attempts allowed per client address per minute.
+    #[arg(
+        long,
+        env = "FLOWPILOT_LOGIN_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub login_per_address_per_minute: u32,
+
+    #[command(flatten)]
+    pub llm: LlmSettings,
+}
+
+/// Which model provider answers turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// Any OpenAI-compatible Chat Completions endpoint (OpenAI, Azure
+    /// OpenAI, Ollama, vLLM, llama.cpp server, LM Studio).
+    Openai,
+    /// The offline guide: answers from the knowledge base, no model.
+    Guide,
+}
+
+impl ProviderKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Openai => "openai",
+            ProviderKind::Guide => "guide",
+        }
+    }
+}
+
+/// The model provider, from configuration only (admins see it read-only).
+#[derive(Debug, Clone, Args)]
+pub struct LlmSettings {
+    /// Model provider. Without one, FlowPilot runs the offline guide.
+    #[arg(long = "llm-provider", env = "FLOWPILOT_LLM_PROVIDER", value_enum)]
+    pub provider: Option<ProviderKind>,
+
+    /// Provider base URL, e.g. `http://localhost:11434/v1` for Ollama.
+    /// Default: the provider's public API.
+    #[arg(long = "llm-base-url", env = "FLOWPILOT_LLM_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Provider API key. Falls back to ANTHROPIC_API_KEY or OPENAI_API_KEY.
+    #[arg(
+        long = "llm-api-key",
+        env = "FLOWPILOT_LLM_API_KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<SecretString>,
+
+    /// Model name, e.g. `claude-sonnet-4-5` or `gpt-4o-mini`.
+    #[arg(long = "llm-model", env = "FLOWPILOT_LLM_MODEL")]
+    pub model: Option<String>,
+
+    /// Most tokens a reply may have.
+    #[arg(
+        long = "llm-max-tokens",
+        env = "FLOWPILOT_LLM_MAX_TOKENS",
+        default_value_t = 4096
+    )]
+    pub max_tokens: u32,
+
+    /// Sampling temperature (provider default when unset).
+    #[arg(long = "llm-temperature", env = "FLOWPILOT_LLM_TEMPERATURE")]
+    pub temperature: Option<f32>,
+
+    /// Seconds to wait for the provider's connection.
+    #[arg(
+        long = "llm-connect-timeout-secs",
+        env = "FLOWPILOT_LLM_CONNECT_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub connect_timeout_secs: u64,
+
+    /// Seconds to wait for the first token of a reply.
+    #[arg(
+        long = "llm-first-token-timeout-secs",
+        env = "FLOWPILOT_LLM_FIRST_TOKEN_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub first_token_timeout_secs: u64,
+
+    /// Seconds of silence allowed between two chunks of a reply.
+    #[arg(
+        long = "llm-idle-timeout-secs",
+        env = "FLOWPILOT_LLM_IDLE_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a whole reply may take.
+    #[arg(
+        long = "llm-timeout-secs",
+        env = "FLOWPILOT_LLM_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    pub timeout_secs: u64,
+
+    /// Retries on overload, rate limits and network errors before the first
+    /// token.
+    #[arg(
+        long = "llm-max-retries",
+        env = "FLOWPILOT_LLM_MAX_RETRIES",
+        default_value_t = 3
+    )]
+    pub max_retries: u32,
+}
+
+impl LlmSettings {
+    /// Fills in what follows from the provider (the fallback API key, the
+    /// default model) and refuses combinations that can't work.
+    pub fn resolve(mut self) -> anyhow::Result<Self> {
+        let Some(provider) = self.provider else {
+            return Ok(self);
+        };
+        if self.api_key.is_none() {
+            let fallback = match provider {
+                ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+                ProviderKind::Openai => "OPENAI_API_KEY",
+                ProviderKind::Guide => "",
+            };
+            if !fallback.is_empty() {
+                self.api_key = std::env::var(fallback)
+                    .ok()
+                    .filter(|k| !k.trim().is_empty())
+                    .map(SecretString::from);
+            }
+        }
+        if let Some(url) = &self.base_url {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                anyhow::anyhow!("FLOWPILOT_LLM_BASE_URL {url:?} is not a URL ({e}); use e.g. http://localhost:11434/v1")
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                anyhow::bail!(
+                    "FLOWPILOT_LLM_BASE_URL must start with http:// or https://, got {url:?}"
+                );
+            }
+        }
+        match provider {
+            ProviderKind::Anthropic if self.api_key.is_none() => anyhow::bail!(
+                "FLOWPILOT_LLM_PROVIDER=anthropic needs an API key: set FLOWPILOT_LLM_API_KEY or ANTHROPIC_API_KEY"
+            ),
+            ProviderKind::Openai if self.api_key.is_none() && self.base_url.is_none() => {
+                anyhow::bail!(
+                    "FLOWPILOT_LLM_PROVIDER=openai needs an API key (FLOWPILOT_LLM_API_KEY or OPENAI_API_KEY), \
+                 or FLOWPILOT_LLM_BASE_URL for a local server such as Ollama"
+                )
+            }
+            _ => {}
+        }
+        if self.model.is_none() {
+            self.model = match provider {
+                ProviderKind::Anthropic => Some("claude-sonnet-4-5".to_owned()),
+                ProviderKind::Openai if self.base_url.is_none() => Some("gpt-4o-mini".to_owned()),
+                ProviderKind::Openai => anyhow::bail!(
+                    "FLOWPILOT_LLM_MODEL is required with a custom FLOWPILOT_LLM_BASE_URL (e.g. llama3.1 for Ollama)"
+                ),
+                ProviderKind::Guide => None,
+            };
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            anyhow::bail!("FLOWPILOT_LLM_TEMPERATURE must be between 0 and 2, got {t}");
+        }
+        if self.max_tokens == 0 {
+            anyhow::bail!("FLOWPILOT_LLM_MAX_TOKENS must be at least 1");
+        }
+        Ok(self)
+    }
+
+    /// The provider in use: the offline guide when none is configured.
+    pub fn effective_provider(&self) -> ProviderKind {
+        self.provider.unwrap_or(ProviderKind::Guide)
+    }
+}
+
+impl Config {
+    /// The database URL in use: the configured one, or SQLite in the data
+    /// directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| store::sqlite_url_for_data_dir(&self.data_dir))
+    }
+}

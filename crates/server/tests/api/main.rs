@@ -1,0 +1,11 @@
+//! API tests: each starts the real server on 127.0.0.1:0 with a database of
+//! its own (a SQLite file in a temp dir, or a fresh PostgreSQL database)
+//! and talks HTTP to it. Every scenario runs on both backends.
+
+mod helpers;
+
+mod accounts;
+mod auth;
+mod errors;
+mod ops;
+mod tokens;

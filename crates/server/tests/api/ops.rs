@@ -1,0 +1,86 @@
+//! Health, OpenAPI, metrics and request ids.
+
+use reqwest::StatusCode;
+
+use crate::helpers::TestApp;
+
+crate::on_both_backends!(
+    healthz_answers_when_the_database_does,
+    the_openapi_document_lists_every_route,
+    metrics_count_requests_by_route,
+    every_response_carries_a_request_id,
+);
+
+async fn healthz_answers_when_the_database_does(app: TestApp) {
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+async fn the_openapi_document_lists_every_route(app: TestApp) {
+    let (status, doc) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/healthz",
+        "/api/v1/setup",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+        "/api/v1/users",
+        "/api/v1/teams",
+        "/api/v1/teams/{id}/members/{user_id}",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from {:?}",
+            paths.keys()
+        );
+    }
+    assert!(doc["paths"]["/api/v1/tokens"]["post"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+async fn metrics_count_requests_by_route(app: TestApp) {
+    app.get("/healthz").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("flowpilot_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/healthz\""), "{text}");
+}
+
+async fn every_response_carries_a_request_id(app: TestApp) {
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("sent");
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .expect("a request id");
+    assert!(!id.is_empty());
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "trace-me-123",
+        "a caller's id is kept"
+    );
+}
