@@ -201,7 +201,6 @@ impl fmt::Debug for LlmConfig {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 

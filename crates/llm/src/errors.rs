@@ -127,7 +127,6 @@ pub fn scrub(text: &str, key: Option<&SecretString>) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 

@@ -130,7 +130,6 @@ pub fn join(base: &url::Url, path: &str) -> url::Url {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 

@@ -247,7 +247,6 @@ impl Cursor {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
