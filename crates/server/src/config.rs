@@ -237,3 +237,30 @@ impl Config {
             .unwrap_or_else(|| store::sqlite_url_for_data_dir(&self.data_dir))
     }
 }
+
+impl LlmSettings {
+    /// The provider layer's configuration, or `None` when no model is
+    /// configured (the offline guide answers instead).
+    pub fn to_llm_config(&self) -> Option<llm::LlmConfig> {
+        let kind = match self.provider? {
+            ProviderKind::Anthropic => llm::ProviderKind::Anthropic,
+            ProviderKind::Openai => llm::ProviderKind::OpenAi,
+            ProviderKind::Guide => return None,
+        };
+        let secs = std::time::Duration::from_secs;
+        let mut cfg = llm::LlmConfig::defaults_for(kind);
+        cfg.base_url = self.base_url.clone();
+        cfg.api_key = self.api_key.clone();
+        if let Some(model) = &self.model {
+            cfg.model = model.clone();
+        }
+        cfg.max_tokens = self.max_tokens;
+        cfg.temperature = self.temperature;
+        cfg.connect_timeout = secs(self.connect_timeout_secs);
+        cfg.first_token_timeout = secs(self.first_token_timeout_secs);
+        cfg.idle_timeout = secs(self.idle_timeout_secs);
+        cfg.timeout = secs(self.timeout_secs);
+        cfg.max_retries = self.max_retries;
+        Some(cfg)
+    }
+}

@@ -39,7 +39,8 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Opens the database (running migrations) and builds the state.
+/// Opens the database (running migrations), builds the model provider
+/// from the settings, and builds the state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let url = config.database_url();
     let options = store::OpenOptions {
@@ -52,7 +53,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             store::backend_name(&url).unwrap_or("configured")
         )
     })?;
-    Ok(AppState::new(store, config))
+    let provider = match config.llm.to_llm_config() {
+        Some(cfg) => Some(llm::build_provider(cfg)?),
+        None => None,
+    };
+    Ok(AppState::new(store, config, provider))
 }
 
 /// Serves until `shutdown` resolves, then stops accepting connections and

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use engine::Store;
+use engine::llm::LlmProvider;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::LoginLimiter;
@@ -15,10 +16,16 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub login_limiter: Arc<LoginLimiter>,
     pub metrics: PrometheusHandle,
+    /// The model provider; `None` when none is configured.
+    pub provider: Option<Arc<dyn LlmProvider>>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        provider: Option<Arc<dyn LlmProvider>>,
+    ) -> Self {
         let login_limiter = Arc::new(LoginLimiter::new(
             config.login_per_email_per_minute,
             config.login_per_address_per_minute,
@@ -28,6 +35,7 @@ impl AppState {
             config: Arc::new(config),
             login_limiter,
             metrics: crate::telemetry::metrics_handle(),
+            provider,
         }
     }
 

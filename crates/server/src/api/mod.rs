@@ -5,6 +5,7 @@
 
 pub mod dto;
 mod health;
+mod provider;
 mod setup;
 mod signin;
 mod teams;
@@ -63,6 +64,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(teams::create, teams::list))
         .routes(routes!(teams::members))
         .routes(routes!(teams::add_member, teams::remove_member))
+        .routes(routes!(provider::get))
         .split_for_parts()
 }
 

@@ -84,3 +84,61 @@ async fn every_response_carries_a_request_id(app: TestApp) {
         "a caller's id is kept"
     );
 }
+
+mod provider_settings {
+    use reqwest::{Method, StatusCode};
+
+    use crate::helpers::TestApp;
+
+    crate::on_both_backends!(
+        flags = ["--llm-provider", "openai", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "llama3.1", "--llm-api-key", "sk-secret-value"];
+        admins_see_the_provider_settings_without_the_key
+    );
+
+    async fn admins_see_the_provider_settings_without_the_key(app: TestApp) {
+        let admin = app.admin_token().await;
+        let (status, body) = app
+            .call(Method::GET, "/api/v1/settings/provider", None, Some(&admin))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["provider"], "openai");
+        assert_eq!(body["model"], "llama3.1");
+        assert_eq!(body["base_url"], "http://127.0.0.1:9/v1");
+        assert_eq!(body["api_key_set"], true);
+        assert!(body["notice"].is_null());
+        assert!(!body.to_string().contains("sk-secret-value"));
+        let engineer = app.user_token(&admin, "eve@acme.test", "engineer").await;
+        let (status, _) = app
+            .call(
+                Method::GET,
+                "/api/v1/settings/provider",
+                None,
+                Some(&engineer),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
+
+mod offline_guide_notice {
+    use reqwest::{Method, StatusCode};
+
+    use crate::helpers::TestApp;
+
+    crate::on_both_backends!(without_a_provider_the_settings_say_how_to_set_one);
+
+    async fn without_a_provider_the_settings_say_how_to_set_one(app: TestApp) {
+        let admin = app.admin_token().await;
+        let (status, body) = app
+            .call(Method::GET, "/api/v1/settings/provider", None, Some(&admin))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["provider"], "guide");
+        assert!(
+            body["notice"]
+                .as_str()
+                .expect("a notice")
+                .contains("FLOWPILOT_LLM_PROVIDER")
+        );
+    }
+}
