@@ -209,28 +209,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let other = Self::new_client();
-        let (status, _) = self
-            .call_with(
-                &other,
-                Method::POST,
-                "/api/v1/auth/login",
-                Some(json!({"email": email, "password": PASSWORD})),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, body) = self
-            .call_with(
-                &other,
-                Method::POST,
-                "/api/v1/tokens",
-                Some(json!({"name": "t"})),
-                None,
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        body["token"].as_str().expect("token").to_owned()
+        self.sign_in_elsewhere(email).await
     }
 }
 
@@ -256,13 +235,20 @@ impl TestApp {
         engine::accounts::create_account(store.as_ref(), account, admin)
             .await
             .expect("second account");
+        self.sign_in_elsewhere(email).await
+    }
+
+    /// Signs `email` in from another browser and returns a new API token
+    /// made with that sign-in.
+    async fn sign_in_elsewhere(&self, email: &str) -> String {
         let other = Self::new_client();
+        let login = json!({"email": email, "password": PASSWORD});
         let (status, _) = self
             .call_with(
                 &other,
                 Method::POST,
                 "/api/v1/auth/login",
-                Some(json!({"email": email, "password": PASSWORD})),
+                Some(login),
                 None,
             )
             .await;
