@@ -9,6 +9,44 @@
 //! whitespace becomes depends on what follows it (more prose: kept verbatim; a
 //! block: part of a seam; the end of the reply: trimmed).
 
+/// ASCII bytes that are `char::is_whitespace` (note U+000B is, unlike in
+/// `u8::is_ascii_whitespace`). Every other whitespace char is non-ASCII.
+#[inline]
+fn ascii_ws(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
+}
+
+/// Length of `s`'s leading whitespace, as `s.len() - s.trim_start().len()`,
+/// with a byte loop for the ASCII part.
+fn trim_start_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() && ascii_ws(b[i]) {
+        i += 1;
+    }
+    if i < b.len() && b[i] >= 0x80 {
+        // `i` is at a char start: only ASCII was skipped.
+        let rest = &s[i..];
+        i += rest.len() - rest.trim_start().len();
+    }
+    i
+}
+
+/// `s.trim_end().len()`, with a byte loop for the ASCII part.
+#[inline]
+fn trim_end_len(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut j = b.len();
+    while j > 0 && ascii_ws(b[j - 1]) {
+        j -= 1;
+    }
+    if j > 0 && b[j - 1] >= 0x80 {
+        // `j` is after an ASCII byte or at the end: a char boundary.
+        j = s[..j].trim_end().len();
+    }
+    j
+}
+
 /// Incremental display-text builder; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Seams {
@@ -28,18 +66,43 @@ pub(crate) struct Seams {
 impl Seams {
     /// Feed a piece of prose (text known not to belong to any block).
     pub(crate) fn text(&mut self, s: &str, out: &mut String) {
-        let trimmed_start = s.trim_start();
-        let lead = s.len() - trimmed_start.len();
+        let lead = trim_start_len(s);
         self.whitespace(&s[..lead]);
-        if trimmed_start.is_empty() {
+        if lead == s.len() {
             return;
         }
-        let core = trimmed_start.trim_end();
-        self.resolve(out);
+        let trimmed_start = &s[lead..];
+        let core = &trimmed_start[..trim_end_len(trimmed_start)];
+        if self.in_seam || !self.pending.is_empty() {
+            self.resolve(out);
+        }
         out.push_str(core);
         self.started = true;
         // `resolve` emptied `pending`.
         self.pending.push_str(&trimmed_start[core.len()..]);
+    }
+
+    /// As [`text`](Self::text) when no seam is open and the display has
+    /// started (so leading whitespace is kept verbatim); returns `false`,
+    /// doing nothing, otherwise. The streaming parser's per-push fast path.
+    #[inline]
+    pub(crate) fn text_plain(&mut self, s: &str, out: &mut String) -> bool {
+        if !self.started || self.in_seam {
+            return false;
+        }
+        let core = trim_end_len(s);
+        if core == 0 && !s.is_empty() {
+            // Whitespace only: held, as `text` would.
+            self.pending.push_str(s);
+        } else if core > 0 {
+            if !self.pending.is_empty() {
+                out.push_str(&self.pending);
+                self.pending.clear();
+            }
+            out.push_str(&s[..core]);
+            self.pending.push_str(&s[core..]);
+        }
+        true
     }
 
     /// A whitespace-only piece.
@@ -106,6 +169,40 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn trims_match_std() {
+        let ws = [
+            " ", "\t", "\n", "\u{b}", "\u{c}", "\r", "\u{85}", "\u{a0}", "\u{2003}", "\u{3000}",
+            "x", "é", "\u{1c}", "",
+        ];
+        for a in ws {
+            for b in ws {
+                for c in ws {
+                    for d in ws {
+                        let s = format!("{a}{b}{c}{d}");
+                        assert_eq!(trim_start_len(&s), s.len() - s.trim_start().len(), "{s:?}");
+                        assert_eq!(trim_end_len(&s), s.trim_end().len(), "{s:?}");
+                        // `text_plain` == `text` after some started display
+                        // with whitespace held.
+                        for held in ["", " \n"] {
+                            let mut x = Seams::default();
+                            let mut ox = String::new();
+                            x.text(&format!("z{held}"), &mut ox);
+                            let mut y = Seams::default();
+                            let mut oy = String::new();
+                            y.text(&format!("z{held}"), &mut oy);
+                            x.text(&s, &mut ox);
+                            assert!(y.text_plain(&s, &mut oy));
+                            x.text("e", &mut ox);
+                            y.text("e", &mut oy);
+                            assert_eq!(ox, oy, "{s:?} {held:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -31,6 +31,27 @@ pub enum Event {
     Marker(MarkerEvent),
 }
 
+/// An [`Event`] that borrows its display text from the parser: what
+/// [`StreamParser::push_ref`] hands out, so a push allocates nothing for
+/// display text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventRef<'a> {
+    /// As [`Event::Display`]; valid only during the sink call.
+    Display(&'a str),
+    /// As [`Event::Marker`].
+    Marker(MarkerEvent),
+}
+
+impl EventRef<'_> {
+    /// The owned [`Event`] (allocates for display text).
+    pub fn into_owned(self) -> Event {
+        match self {
+            EventRef::Display(d) => Event::Display(d.to_owned()),
+            EventRef::Marker(m) => Event::Marker(m),
+        }
+    }
+}
+
 /// The end of a stream: the last events and the whole result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
@@ -39,6 +60,25 @@ pub struct Finished {
     pub events: Vec<Event>,
     /// The same value [`crate::parse`] returns for the whole reply.
     pub parsed: Parsed,
+}
+
+/// Whether `b` holds a `[`: eight bytes at a time, cheaper than a `memchr`
+/// call on the short chunks a stream delivers.
+#[inline]
+fn has_bracket(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        let v = u64::from_le_bytes(a) ^ (ONES * u64::from(b'['));
+        // A zero byte in `v` is a `[` in `w`.
+        if v.wrapping_sub(ONES) & !v & HIGHS != 0 {
+            return true;
+        }
+    }
+    words.remainder().contains(&b'[')
 }
 
 #[derive(Debug)]
@@ -89,30 +129,55 @@ impl StreamParser {
     }
 
     /// As [`push`](Self::push), handing each event to `sink` instead of
-    /// collecting them.
+    /// collecting them. Each display delta is still an allocated `String`;
+    /// [`push_ref`](Self::push_ref) avoids that.
     pub fn push_with(&mut self, chunk: &str, mut sink: impl FnMut(Event)) {
+        self.push_ref(chunk, |e| sink(e.into_owned()));
+    }
+
+    /// As [`push_with`](Self::push_with), but display deltas are borrowed
+    /// from the parser (valid only during the call to `sink`): no allocation
+    /// per push for display text. Same events, same order.
+    #[inline]
+    pub fn push_ref(&mut self, chunk: &str, mut sink: impl FnMut(EventRef<'_>)) {
+        // Fast path, the common case for small chunks of prose: no tag can
+        // start or end in the chunk, nothing is carried and no seam is open,
+        // so it is display text as it stands except for trailing whitespace,
+        // which is held as usual.
+        if let State::Prose = self.state
+            && self.carry.is_empty()
+            && !has_bracket(chunk.as_bytes())
+            && self.seams.text_plain(chunk, &mut self.display)
+        {
+            self.flush(&mut sink);
+            return;
+        }
+        self.push_slow(chunk, &mut sink);
+    }
+
+    fn push_slow(&mut self, chunk: &str, sink: &mut impl FnMut(EventRef<'_>)) {
         let mut rest = chunk;
         while !rest.is_empty() {
             rest = match self.state {
-                State::Prose => self.prose(rest, &mut sink),
-                State::Block { .. } => self.block(rest, &mut sink),
+                State::Prose => self.prose(rest, sink),
+                State::Block { .. } => self.block(rest, sink),
             };
         }
-        self.flush(&mut sink);
+        self.flush(sink);
     }
 
     /// End of input. A held partial tag is prose after all; an open block is
     /// unterminated.
     pub fn finish(mut self) -> Finished {
         let mut events = Vec::new();
-        let mut sink = |e| events.push(e);
+        let mut sink = |e: EventRef<'_>| events.push(e.into_owned());
         if !self.carry.is_empty() {
             let carry = std::mem::take(&mut self.carry);
             self.seams.text(&carry, &mut self.display);
         }
         if let State::Block { kind, .. } = self.state {
             self.flush(&mut sink);
-            sink(Event::Marker(self.collector.unterminated(kind)));
+            sink(EventRef::Marker(self.collector.unterminated(kind)));
         }
         self.flush(&mut sink);
         Finished {
@@ -122,21 +187,22 @@ impl StreamParser {
     }
 
     /// Send the display text released since the last flush, if any.
-    fn flush(&mut self, sink: &mut impl FnMut(Event)) {
+    #[inline]
+    fn flush(&mut self, sink: &mut impl FnMut(EventRef<'_>)) {
         if self.display.len() > self.released {
-            sink(Event::Display(self.display[self.released..].to_owned()));
+            sink(EventRef::Display(&self.display[self.released..]));
             self.released = self.display.len();
         }
     }
 
-    fn marker(&mut self, ev: MarkerEvent, sink: &mut impl FnMut(Event)) {
+    fn marker(&mut self, ev: MarkerEvent, sink: &mut impl FnMut(EventRef<'_>)) {
         // Keep the order of the reply: prose before the block goes first.
         self.flush(sink);
-        sink(Event::Marker(ev));
+        sink(EventRef::Marker(ev));
     }
 
     /// A complete tag was read in prose.
-    fn tag(&mut self, kind: MarkerKind, closing: bool, sink: &mut impl FnMut(Event)) {
+    fn tag(&mut self, kind: MarkerKind, closing: bool, sink: &mut impl FnMut(EventRef<'_>)) {
         self.seams.removed();
         if closing {
             let ev = self.collector.stray(kind);
@@ -151,7 +217,7 @@ impl StreamParser {
 
     /// Consume prose from `rest` up to and including the next tag; returns
     /// what is left.
-    fn prose<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(Event)) -> &'a str {
+    fn prose<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(EventRef<'_>)) -> &'a str {
         let b = rest.as_bytes();
         if !self.carry.is_empty() {
             // Decide the held partial tag with the new bytes.
@@ -204,7 +270,7 @@ impl StreamParser {
 
     /// Consume block content from `rest` up to and including the closing
     /// tag; returns what is left.
-    fn block<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(Event)) -> &'a str {
+    fn block<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(EventRef<'_>)) -> &'a str {
         let State::Block { kind, body } = &mut self.state else {
             return rest;
         };
@@ -244,5 +310,67 @@ impl StreamParser {
         let ev = self.collector.block(kind, &body);
         self.marker(ev, sink);
         &rest[consumed..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EventRef, StreamParser, has_bracket};
+
+    /// `push_ref` (fast path and slow path) gives the batch display and
+    /// releases exactly what `push` does, push by push.
+    #[test]
+    fn push_ref_matches_push() {
+        let reply = "  Hi there,\n\nsome  prose [QUESTIONS][{\"text\":\"q?\"}][/QUESTIONS] \n more\u{a0} text \
+                     [ not a tag [/FORK] end\u{3000}of  reply \t\n";
+        for n in 1..24 {
+            let pieces = crate::cli::chunks(reply, n);
+            let mut a = StreamParser::new();
+            let mut b = StreamParser::new();
+            let mut shown = String::new();
+            for p in pieces {
+                let mut got = String::new();
+                a.push_ref(p, |e| {
+                    if let EventRef::Display(d) = e {
+                        got.push_str(d);
+                    }
+                });
+                let want: String = b
+                    .push(p)
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        super::Event::Display(d) => Some(d),
+                        super::Event::Marker(_) => None,
+                    })
+                    .collect();
+                assert_eq!(got, want, "{n} {p:?}");
+                shown.push_str(&got);
+            }
+            let fa = a.finish();
+            for e in &fa.events {
+                if let super::Event::Display(d) = e {
+                    shown.push_str(d);
+                }
+            }
+            assert_eq!(fa.parsed, crate::parse(reply), "{n}");
+            assert_eq!(shown, fa.parsed.display, "{n}");
+        }
+    }
+
+    #[test]
+    fn bracket_search() {
+        for len in 0..40 {
+            let mut v = vec![b'a'; len];
+            assert!(!has_bracket(&v));
+            for i in 0..len {
+                v[i] = b'[';
+                assert!(has_bracket(&v), "{len} {i}");
+                v[i] = 0xdb; // '[' | 0x80
+                assert!(!has_bracket(&v), "{len} {i}");
+                v[i] = b'Z';
+                assert!(!has_bracket(&v), "{len} {i}");
+                v[i] = b'a';
+            }
+        }
     }
 }
