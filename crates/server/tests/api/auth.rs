@@ -64,13 +64,7 @@ async fn setup_rejects_a_bad_email_and_a_short_password_with_422(app: TestApp) {
 
 async fn login_sets_an_http_only_lax_cookie_and_me_answers(app: TestApp) {
     app.setup("Acme IT", "ada@acme.test").await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": " ADA@acme.test ", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.login_response(" ADA@acme.test ", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
     let cookie = response
         .headers()
@@ -101,13 +95,7 @@ async fn wrong_password_and_unknown_email_get_the_same_401(app: TestApp) {
 
 async fn logout_revokes_the_session_on_the_server(app: TestApp) {
     app.setup("Acme IT", "ada@acme.test").await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": "ada@acme.test", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.login_response("ada@acme.test", PASSWORD).await;
     let cookie = response.headers()[header::SET_COOKIE]
         .to_str()
         .expect("ascii")
@@ -157,13 +145,7 @@ async fn sign_in_attempts_are_rate_limited_per_email(app: TestApp) {
     assert_eq!(statuses[..3], expected, "{statuses:?}");
     assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
     // Even the right password is refused while the limit holds.
-    let response = app
-        .client
-        .post(app.url("/api/v1/auth/login"))
-        .json(&json!({"email": "ada@acme.test", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sent");
+    let response = app.login_response("ada@acme.test", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key(header::RETRY_AFTER));
 }

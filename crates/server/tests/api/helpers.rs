@@ -167,6 +167,17 @@ impl TestApp {
         body
     }
 
+    /// Signs in with this app's client and returns the raw response (for
+    /// its headers).
+    pub async fn login_response(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("sent")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
         self.post(
             "/api/v1/auth/login",
