@@ -77,4 +77,16 @@ define_id!(
     SessionId,
     /// One engineer message and the assistant's reply.
     TurnId,
+    /// A "What we know" item of a session.
+    FactId,
+    /// A fix the assistant suggested in a session.
+    FixId,
+    /// A line of investigation after a fork.
+    BranchId,
+    /// Where the investigation forked.
+    ForkPointId,
+    /// A script in the account's library.
+    ScriptTemplateId,
+    /// A knowledge-base flow (runbook).
+    FlowId,
 );

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod llm;
+pub mod scripts;
+pub mod sessions;
 pub mod store;
 
 pub use account::{

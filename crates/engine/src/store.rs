@@ -1,5 +1,8 @@
-//! The `Store` port: everything FlowPilot keeps, behind one trait that the
-//! SQLite and PostgreSQL adapters implement with the same behaviour.
+//! The `Store` port: everything FlowPilot keeps, behind traits that the
+//! SQLite and PostgreSQL adapters implement with the same behaviour. `Store`
+//! is the sum of one trait per area (accounts here, script templates in
+//! `scripts`, sessions and turns in `sessions`), so each area's storage
+//! reads on its own.
 //!
 //! Every method that touches tenant data takes the caller's `Principal` and
 //! scopes its queries to `principal.account_id`: another account's row is
@@ -14,7 +17,7 @@ use crate::error::StoreResult;
 use crate::ids::{TeamId, TokenId, UserId};
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AccountStore: Send + Sync + 'static {
     /// Answers when the database does (for `/healthz`).
     async fn ping(&self) -> StoreResult<()>;
 
@@ -99,4 +102,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     async fn list_team_members(&self, who: &Principal, team: TeamId) -> StoreResult<Vec<User>>;
+}
+
+/// Everything FlowPilot keeps: what `store::open` returns.
+pub trait Store:
+    AccountStore + crate::scripts::ScriptStore + crate::sessions::SessionStore
+{
+}
+
+impl<T> Store for T where
+    T: AccountStore + crate::scripts::ScriptStore + crate::sessions::SessionStore
+{
 }

@@ -10,6 +10,8 @@ mod error;
 mod migrations;
 mod postgres;
 mod rows;
+mod scripts;
+mod sessions;
 mod shared;
 mod sql;
 mod sqlite;

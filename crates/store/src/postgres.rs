@@ -54,3 +54,5 @@ impl PgStore {
 }
 
 crate::shared::impl_store!(PgStore, Postgres);
+crate::scripts::impl_scripts_store!(PgStore, Postgres);
+crate::sessions::impl_sessions_store!(PgStore, Postgres);

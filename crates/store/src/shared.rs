@@ -101,7 +101,7 @@ macro_rules! impl_store {
             }
 
             #[::async_trait::async_trait]
-            impl ::engine::Store for $store {
+            impl ::engine::store::AccountStore for $store {
                 async fn ping(&self) -> StoreResult<()> {
                     ::sqlx::query(sql::PING)
                         .execute(&self.pool)

@@ -65,3 +65,5 @@ impl SqliteStore {
 }
 
 crate::shared::impl_store!(SqliteStore, Sqlite);
+crate::scripts::impl_scripts_store!(SqliteStore, Sqlite);
+crate::sessions::impl_sessions_store!(SqliteStore, Sqlite);

@@ -6,6 +6,8 @@
 pub mod dto;
 mod health;
 mod provider;
+mod script_templates;
+mod sessions;
 mod setup;
 mod signin;
 mod teams;
@@ -65,6 +67,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(teams::members))
         .routes(routes!(teams::add_member, teams::remove_member))
         .routes(routes!(provider::get))
+        .merge(script_templates::routes())
+        .merge(sessions::routes())
         .split_for_parts()
 }
 

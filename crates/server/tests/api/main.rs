@@ -8,4 +8,6 @@ mod accounts;
 mod auth;
 mod errors;
 mod ops;
+mod script_templates;
+mod sessions;
 mod tokens;

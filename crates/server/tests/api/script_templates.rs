@@ -1,0 +1,1 @@
+//! Script templates through the HTTP API, on both backends.

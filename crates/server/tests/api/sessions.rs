@@ -1,0 +1,1 @@
+//! Sessions and turns through the HTTP API against the fake provider, on both backends.
