@@ -39,6 +39,9 @@ pub enum Error {
     /// The request clashes with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// A turn could not be answered or stored; says why and what to do.
+    #[error("{0}")]
+    Turn(#[from] crate::turn::TurnFailure),
     /// Something broke on our side (500); logged, never shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

@@ -10,9 +10,11 @@ pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod llm;
+pub mod retrieval;
 pub mod scripts;
 pub mod sessions;
 pub mod store;
+pub mod turn;
 
 pub use account::{
     Account, ApiToken, Credentials, Email, Name, NewUser, Password, Principal, Role, Team, User,

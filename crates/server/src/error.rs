@@ -16,6 +16,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds, for 429 and 503 answers.
     pub retry_after: Option<u64>,
+    /// The stored turn a failed send left behind.
+    pub turn_id: Option<uuid::Uuid>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            turn_id: None,
         }
     }
 
@@ -63,6 +66,8 @@ impl ApiError {
 #[derive(Serialize)]
 struct Body<'a> {
     error: Inner<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turn_id: Option<uuid::Uuid>,
 }
 
 #[derive(Serialize)]
@@ -78,6 +83,7 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: &self.message,
             },
+            turn_id: self.turn_id,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
@@ -98,6 +104,20 @@ impl From<engine::Error> for ApiError {
             E::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", why),
             E::NotFound => Self::not_found(),
             E::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
+            E::Turn(failure) => {
+                use engine::turn::FailureClass as C;
+                let status = match failure.class {
+                    C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    C::Timeout => StatusCode::GATEWAY_TIMEOUT,
+                    C::BadGateway => StatusCode::BAD_GATEWAY,
+                    C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                Self {
+                    retry_after: failure.retry_after,
+                    turn_id: failure.turn_id.map(|t| t.as_uuid()),
+                    ..Self::new(status, failure.code, failure.message)
+                }
+            }
             E::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "request failed");
                 Self::internal()

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use engine::Store;
 use engine::llm::LlmProvider;
+use engine::retrieval::NoRetriever;
+use engine::turn::{Chat, ChatLimits};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::LoginLimiter;
@@ -18,6 +20,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The model provider; `None` when none is configured.
     pub provider: Option<Arc<dyn LlmProvider>>,
+    /// Sessions' turns.
+    pub chat: Chat,
 }
 
 impl AppState {
@@ -31,10 +35,16 @@ impl AppState {
             config.login_per_address_per_minute,
         ));
         Self {
-            store,
+            store: store.clone(),
             config: Arc::new(config),
             login_limiter,
             metrics: crate::telemetry::metrics_handle(),
+            chat: Chat::new(
+                store.clone(),
+                provider.clone(),
+                Arc::new(NoRetriever),
+                ChatLimits::default(),
+            ),
             provider,
         }
     }

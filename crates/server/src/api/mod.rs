@@ -7,6 +7,7 @@ pub mod dto;
 mod health;
 mod provider;
 mod script_templates;
+mod session_dto;
 mod sessions;
 mod setup;
 mod signin;

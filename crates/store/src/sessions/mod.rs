@@ -1,0 +1,796 @@
+//! `engine::sessions::SessionStore` for both backends: sessions, turns, the
+//! task lane, facts and fixes. Like `shared::impl_store!`, one body is
+//! stamped out per pool type.
+
+pub(crate) mod rows;
+pub(crate) mod sql;
+
+/// Implements `engine::sessions::SessionStore` for `$store` (see
+/// `shared::impl_store!` for what `$store` must provide).
+macro_rules! impl_sessions_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use ::engine::ids::{FactId, FixId, ScriptTemplateId, SessionId, TurnId};
+            use ::engine::sessions::{
+                BeginTurn, Fact, FactPatch, Fix, FixChange, FixDecision, FixOutcome, HistoryTurn,
+                LaneItem, NOT_A_TEAM_MEMBER, NewFact, NewSession, ReplyRecord, SESSION_CLOSED,
+                SESSION_RESOLVED, STALE_STATE, Session, SessionFilter, SessionPatch, SessionView,
+                TURN_RUNNING, Turn, TurnCommit, TurnCommitted, TurnContext, TurnErrorInfo,
+                TurnStarted, TurnStatus,
+            };
+            use ::engine::{Principal, StoreError, StoreResult};
+            use ::sqlx::types::Json;
+            use ::uuid::Uuid;
+            use $crate::error::{db_error, unique_or_db_error};
+            use $crate::sessions::rows::{self, all};
+            use $crate::sessions::sql;
+            use $crate::shared::now;
+
+            type Tx = ::sqlx::Transaction<'static, $db>;
+
+            impl $store {
+                async fn begin_session_write(&self, doing: &'static str) -> StoreResult<Tx> {
+                    self.begin_write().await.map_err(|e| db_error(e, doing))
+                }
+
+                /// The session, if the caller can see it.
+                async fn visible_session<'c>(
+                    executor: impl ::sqlx::Executor<'c, Database = $db>,
+                    who: &Principal,
+                    id: SessionId,
+                ) -> StoreResult<Option<rows::SessionRow>> {
+                    ::sqlx::query_as::<_, rows::SessionRow>(sql::GET_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .fetch_optional(executor)
+                        .await
+                        .map_err(|e| db_error(e, "reading a session"))
+                }
+
+                /// Bumps the session's `state_version` inside `tx`, first
+                /// thing, so concurrent writers queue on the row: `NotFound`
+                /// when the caller can't see it, `Conflict(STALE_STATE)`
+                /// when `expected` is given and stale.
+                async fn bump(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    id: SessionId,
+                    expected: Option<i64>,
+                ) -> StoreResult<Session> {
+                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::BUMP_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(now())
+                        .bind(expected)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "updating a session's version"))?;
+                    match row {
+                        Some(row) => row.into_session(),
+                        None => Err(Self::why_not_updated(tx, who, id).await),
+                    }
+                }
+
+                /// After an update matched no row: absent or stale?
+                async fn why_not_updated(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    id: SessionId,
+                ) -> StoreError {
+                    match Self::visible_session(&mut **tx, who, id).await {
+                        Ok(Some(_)) => StoreError::Conflict(STALE_STATE),
+                        Ok(None) => StoreError::NotFound,
+                        Err(e) => e,
+                    }
+                }
+
+                async fn commit(tx: Tx, doing: &'static str) -> StoreResult<()> {
+                    tx.commit().await.map_err(|e| db_error(e, doing))
+                }
+
+                async fn fix_for_write(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    fix: FixId,
+                    expected: Option<i64>,
+                ) -> StoreResult<Session> {
+                    let row = ::sqlx::query_as::<_, rows::FixRow>(sql::GET_FIX)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(fix.as_uuid())
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "reading a fix"))?
+                        .ok_or(StoreError::NotFound)?;
+                    Self::bump(tx, who, row.session_id.into(), expected).await
+                }
+
+                async fn update_fix(
+                    &self,
+                    who: &Principal,
+                    fix: FixId,
+                    expected: Option<i64>,
+                    query: ::sqlx::query::QueryAs<
+                        'static,
+                        $db,
+                        rows::FixRow,
+                        <$db as ::sqlx::Database>::Arguments,
+                    >,
+                ) -> StoreResult<(Fix, Session)> {
+                    let mut tx = self.begin_session_write("starting to update a fix").await?;
+                    let session = Self::fix_for_write(&mut tx, who, fix, expected).await?;
+                    let row = query
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "updating a fix"))?;
+                    Self::commit(tx, "committing a fix update").await?;
+                    Ok((Fix::try_from(row)?, session))
+                }
+            }
+
+            #[::async_trait::async_trait]
+            impl ::engine::sessions::SessionStore for $store {
+                async fn create_session(
+                    &self,
+                    who: &Principal,
+                    new: NewSession,
+                ) -> StoreResult<Session> {
+                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::INSERT_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(SessionId::new().as_uuid())
+                        .bind(new.team_id.map(|t| t.as_uuid()))
+                        .bind(&new.title)
+                        .bind(&new.intake)
+                        .bind(now())
+                        .fetch_optional(&self.pool)
+                        .await;
+                    match row {
+                        Ok(Some(row)) => row.into_session(),
+                        // The team is set and the caller is not in it.
+                        Ok(None) => Err(StoreError::Conflict(NOT_A_TEAM_MEMBER)),
+                        // Not a team of this account (the foreign key).
+                        Err(::sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                            Err(StoreError::NotFound)
+                        }
+                        Err(e) => Err(db_error(e, "inserting a session")),
+                    }
+                }
+
+                async fn list_sessions(
+                    &self,
+                    who: &Principal,
+                    filter: SessionFilter,
+                ) -> StoreResult<Vec<Session>> {
+                    let pattern = filter.title_contains.map(|q| {
+                        let escaped = q
+                            .to_ascii_lowercase()
+                            .replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_");
+                        format!("%{escaped}%")
+                    });
+                    ::sqlx::query_as::<_, rows::SessionRow>(sql::LIST_SESSIONS)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(None::<Uuid>)
+                        .bind(filter.status.map(|s| s.as_str()))
+                        .bind(pattern)
+                        .bind(filter.before.map(|b| b.as_uuid()))
+                        .bind(i64::from(filter.limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "listing sessions"))?
+                        .into_iter()
+                        .map(rows::SessionRow::into_session)
+                        .collect()
+                }
+
+                async fn get_session(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                ) -> StoreResult<Session> {
+                    Self::visible_session(&self.pool, who, id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?
+                        .into_session()
+                }
+
+                async fn session_view(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                ) -> StoreResult<SessionView> {
+                    let row = Self::visible_session(&self.pool, who, id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let task_lane = row.task_lane.0.clone();
+                    let session = row.into_session()?;
+                    let facts = self.facts_of(who, id).await?;
+                    let active_fix = ::sqlx::query_as::<_, rows::FixRow>(sql::ACTIVE_FIX)
+                        .bind(who.account_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "reading the active fix"))?
+                        .map(Fix::try_from)
+                        .transpose()?;
+                    Ok(SessionView {
+                        session,
+                        task_lane,
+                        facts,
+                        active_fix,
+                    })
+                }
+
+                async fn update_session(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                    patch: SessionPatch,
+                    expected: Option<i64>,
+                ) -> StoreResult<Session> {
+                    let mut tx = self
+                        .begin_session_write("starting to update a session")
+                        .await?;
+                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::PATCH_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(now())
+                        .bind(expected)
+                        .bind(patch.title)
+                        .bind(patch.status.map(|s| s.as_str()))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "updating a session"))?;
+                    let session = match row {
+                        Some(row) => row.into_session()?,
+                        None => return Err(Self::why_not_updated(&mut tx, who, id).await),
+                    };
+                    Self::commit(tx, "committing a session update").await?;
+                    Ok(session)
+                }
+
+                async fn delete_session(&self, who: &Principal, id: SessionId) -> StoreResult<()> {
+                    let deleted = ::sqlx::query(sql::DELETE_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "deleting a session"))?
+                        .rows_affected();
+                    if deleted == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Ok(())
+                }
+
+                async fn list_turns(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                ) -> StoreResult<Vec<Turn>> {
+                    self.get_session(who, session).await?;
+                    let turns = ::sqlx::query_as::<_, rows::TurnRow>(sql::LIST_TURNS)
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "listing turns"))?;
+                    all(turns)
+                }
+
+                async fn turn_context(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                    history_limit: u32,
+                ) -> StoreResult<TurnContext> {
+                    // One read transaction: a consistent picture of the session.
+                    let mut conn = self
+                        .pool
+                        .begin()
+                        .await
+                        .map_err(|e| db_error(e, "starting to read a turn's context"))?;
+                    let row = Self::visible_session(&mut *conn, who, id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let task_lane = row.task_lane.0.clone();
+                    let session = row.into_session()?;
+                    let account = who.account_id.as_uuid();
+                    let lane_items: Vec<LaneItem> =
+                        all(::sqlx::query_as::<_, rows::LaneItemRow>(sql::LANE_ITEMS)
+                            .bind(account)
+                            .bind(id.as_uuid())
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| db_error(e, "reading task-lane items"))?)?;
+                    let active_fix = ::sqlx::query_as::<_, rows::FixRow>(sql::ACTIVE_FIX)
+                        .bind(account)
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(|e| db_error(e, "reading the active fix"))?
+                        .map(Fix::try_from)
+                        .transpose()?;
+                    let fix_ids = ::sqlx::query_scalar::<_, Uuid>(sql::FIX_IDS)
+                        .bind(account)
+                        .bind(id.as_uuid())
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(|e| db_error(e, "reading fix ids"))?
+                        .into_iter()
+                        .map(FixId::from)
+                        .collect();
+                    let mut history: Vec<HistoryTurn> =
+                        ::sqlx::query_as::<_, rows::HistoryRow>(sql::HISTORY)
+                            .bind(account)
+                            .bind(id.as_uuid())
+                            .bind(i64::from(history_limit))
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| db_error(e, "reading the conversation"))?
+                            .into_iter()
+                            .map(|r| HistoryTurn {
+                                user_message: r.user_message,
+                                display: r.display,
+                            })
+                            .collect();
+                    history.reverse();
+                    conn.commit()
+                        .await
+                        .map_err(|e| db_error(e, "ending a read"))?;
+                    Ok(TurnContext {
+                        session,
+                        task_lane,
+                        lane_items,
+                        active_fix,
+                        fix_ids,
+                        history,
+                    })
+                }
+
+                async fn begin_turn(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                    turn: BeginTurn,
+                ) -> StoreResult<TurnStarted> {
+                    let mut tx = self.begin_session_write("starting a turn").await?;
+                    let at = now();
+                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::BEGIN_TURN_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(at)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "starting a turn"))?;
+                    let Some(row) = row else {
+                        let current = Self::visible_session(&mut *tx, who, id).await?;
+                        return Err(match current.map(|r| r.status) {
+                            None => StoreError::NotFound,
+                            Some(s) if s == "closed" => StoreError::Conflict(SESSION_CLOSED),
+                            Some(_) => StoreError::Conflict(SESSION_RESOLVED),
+                        });
+                    };
+                    let event_seq = row.event_seq;
+                    let session = row.into_session()?;
+                    ::sqlx::query(sql::INSERT_RUNNING_TURN)
+                        .bind(turn.turn_id.as_uuid())
+                        .bind(who.account_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(session.active_branch_id.map(|b| b.as_uuid()))
+                        .bind(&turn.user_message)
+                        .bind(Json(&turn.images))
+                        .bind(Json(&turn.task_responses))
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| unique_or_db_error(e, TURN_RUNNING, "inserting a turn"))?;
+                    Self::commit(tx, "committing a new turn").await?;
+                    Ok(TurnStarted { session, event_seq })
+                }
+
+                async fn commit_turn(
+                    &self,
+                    who: &Principal,
+                    c: TurnCommit,
+                ) -> StoreResult<TurnCommitted> {
+                    let account = who.account_id.as_uuid();
+                    let session_id = c.session_id.as_uuid();
+                    let turn_id = c.turn_id.as_uuid();
+                    let at = now();
+                    let mut tx = self.begin_session_write("starting to store a turn").await?;
+                    let turn = Self::end_turn_row(
+                        &mut tx,
+                        who,
+                        c.session_id,
+                        c.turn_id,
+                        TurnStatus::Completed,
+                        &c.reply,
+                        None,
+                        c.fork.as_ref(),
+                        Some(&c.task_lane),
+                    )
+                    .await?;
+                    for item in &c.new_lane_items {
+                        ::sqlx::query(sql::INSERT_LANE_ITEM)
+                            .bind(item.id)
+                            .bind(account)
+                            .bind(session_id)
+                            .bind(item.kind.as_str())
+                            .bind(&item.text)
+                            .bind(turn_id)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, "recording a task-lane item"))?;
+                    }
+                    let mut facts_added = Vec::with_capacity(c.facts.len());
+                    for fact in c.facts {
+                        let row =
+                            Self::insert_fact(&mut tx, who, c.session_id, Some(c.turn_id), fact)
+                                .await?;
+                        facts_added.push(Fact::try_from(row)?);
+                    }
+                    let suggested_fix = match c.fix {
+                        FixChange::None => None,
+                        FixChange::KeepActive(id) => {
+                            let row = ::sqlx::query_as::<_, rows::FixRow>(sql::ACTIVE_FIX)
+                                .bind(account)
+                                .bind(session_id)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(|e| db_error(e, "reading the active fix"))?;
+                            row.filter(|r| r.id == id.as_uuid())
+                                .map(Fix::try_from)
+                                .transpose()?
+                        }
+                        FixChange::Supersede(fix) => {
+                            ::sqlx::query(sql::SUPERSEDE_ACTIVE_FIX)
+                                .bind(account)
+                                .bind(session_id)
+                                .bind(at)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(|e| db_error(e, "superseding the active fix"))?;
+                            let row = ::sqlx::query_as::<_, rows::FixRow>(sql::INSERT_FIX)
+                                .bind(FixId::new().as_uuid())
+                                .bind(account)
+                                .bind(session_id)
+                                .bind(turn_id)
+                                .bind(&fix.title)
+                                .bind(&fix.description)
+                                .bind(i32::from(fix.confidence_pct))
+                                .bind(fix.script_template_id.map(|t| t.as_uuid()))
+                                .bind(&fix.ai_drafted_script)
+                                .bind(fix.ai_drafted_parameters.as_ref().map(Json))
+                                .bind(at)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(|e| db_error(e, "inserting a suggested fix"))?;
+                            Some(Fix::try_from(row)?)
+                        }
+                    };
+                    if let Some((fix, proposal)) = &c.outcome_proposal {
+                        ::sqlx::query(sql::PROPOSE_OUTCOME)
+                            .bind(account)
+                            .bind(session_id)
+                            .bind(fix.as_uuid())
+                            .bind(Json(proposal))
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, "recording an outcome proposal"))?;
+                    }
+                    let session = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
+                        .bind(account)
+                        .bind(session_id)
+                        .bind(c.reply.input_tokens)
+                        .bind(c.reply.output_tokens)
+                        .bind(1_i64)
+                        .bind(Some(Json(&c.task_lane)))
+                        .bind(c.problem_summary)
+                        .bind(at)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "updating the session after a turn"))?
+                        .into_session()?;
+                    Self::commit(tx, "committing a turn").await?;
+                    Ok(TurnCommitted {
+                        turn,
+                        session,
+                        facts_added,
+                        suggested_fix,
+                    })
+                }
+
+                async fn end_turn(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                    turn: TurnId,
+                    status: TurnStatus,
+                    reply: ReplyRecord,
+                    error: Option<TurnErrorInfo>,
+                ) -> StoreResult<(Turn, Session)> {
+                    let mut tx = self.begin_session_write("starting to end a turn").await?;
+                    let turn = Self::end_turn_row(
+                        &mut tx,
+                        who,
+                        session,
+                        turn,
+                        status,
+                        &reply,
+                        error.as_ref(),
+                        None,
+                        None,
+                    )
+                    .await?;
+                    // Tokens were paid for even when the turn broke.
+                    let session = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .bind(reply.input_tokens)
+                        .bind(reply.output_tokens)
+                        .bind(0_i64)
+                        .bind(None::<Json<()>>)
+                        .bind(None::<String>)
+                        .bind(now())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "updating the session after a turn"))?
+                        .into_session()?;
+                    Self::commit(tx, "committing the end of a turn").await?;
+                    Ok((turn, session))
+                }
+
+                async fn list_facts(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                ) -> StoreResult<Vec<Fact>> {
+                    self.get_session(who, session).await?;
+                    self.facts_of(who, session).await
+                }
+
+                async fn create_fact(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                    fact: NewFact,
+                    expected: Option<i64>,
+                ) -> StoreResult<(Fact, Session)> {
+                    let mut tx = self.begin_session_write("starting to add a fact").await?;
+                    let s = Self::bump(&mut tx, who, session, expected).await?;
+                    let row = Self::insert_fact(&mut tx, who, session, None, fact).await?;
+                    Self::commit(tx, "committing a new fact").await?;
+                    Ok((Fact::try_from(row)?, s))
+                }
+
+                async fn update_fact(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                    fact: FactId,
+                    patch: FactPatch,
+                    expected: Option<i64>,
+                ) -> StoreResult<(Fact, Session)> {
+                    let mut tx = self.begin_session_write("starting to edit a fact").await?;
+                    let s = Self::bump(&mut tx, who, session, expected).await?;
+                    let row = ::sqlx::query_as::<_, rows::FactRow>(sql::UPDATE_FACT)
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .bind(fact.as_uuid())
+                        .bind(patch.text)
+                        .bind(patch.summary.is_some())
+                        .bind(patch.summary.flatten())
+                        .bind(now())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "editing a fact"))?
+                        .ok_or(StoreError::NotFound)?;
+                    Self::commit(tx, "committing a fact edit").await?;
+                    Ok((Fact::try_from(row)?, s))
+                }
+
+                async fn delete_fact(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                    fact: FactId,
+                    expected: Option<i64>,
+                ) -> StoreResult<Session> {
+                    let mut tx = self
+                        .begin_session_write("starting to delete a fact")
+                        .await?;
+                    let s = Self::bump(&mut tx, who, session, expected).await?;
+                    let deleted = ::sqlx::query(sql::DELETE_FACT)
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .bind(fact.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "deleting a fact"))?
+                        .rows_affected();
+                    if deleted == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Self::commit(tx, "committing a fact deletion").await?;
+                    Ok(s)
+                }
+
+                async fn list_fixes(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                ) -> StoreResult<Vec<Fix>> {
+                    self.get_session(who, session).await?;
+                    let rows = ::sqlx::query_as::<_, rows::FixRow>(sql::LIST_FIXES)
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "listing fixes"))?;
+                    all(rows)
+                }
+
+                async fn get_fix(&self, who: &Principal, fix: FixId) -> StoreResult<Fix> {
+                    ::sqlx::query_as::<_, rows::FixRow>(sql::GET_FIX)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(fix.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "reading a fix"))?
+                        .ok_or(StoreError::NotFound)?
+                        .try_into()
+                }
+
+                async fn decide_fix(
+                    &self,
+                    who: &Principal,
+                    fix: FixId,
+                    decision: FixDecision,
+                    note: Option<String>,
+                    expected: Option<i64>,
+                ) -> StoreResult<(Fix, Session)> {
+                    let query = ::sqlx::query_as::<_, rows::FixRow>(sql::DECIDE_FIX)
+                        .bind(who.account_id.as_uuid())
+                        .bind(fix.as_uuid())
+                        .bind(decision.as_str())
+                        .bind(note)
+                        .bind(now());
+                    self.update_fix(who, fix, expected, query).await
+                }
+
+                async fn record_fix_outcome(
+                    &self,
+                    who: &Principal,
+                    fix: FixId,
+                    outcome: FixOutcome,
+                    note: Option<String>,
+                    expected: Option<i64>,
+                ) -> StoreResult<(Fix, Session)> {
+                    let query = ::sqlx::query_as::<_, rows::FixRow>(sql::FIX_OUTCOME)
+                        .bind(who.account_id.as_uuid())
+                        .bind(fix.as_uuid())
+                        .bind(outcome.as_str())
+                        .bind(note)
+                        .bind(now());
+                    self.update_fix(who, fix, expected, query).await
+                }
+
+                async fn dismiss_outcome_proposal(
+                    &self,
+                    who: &Principal,
+                    fix: FixId,
+                    expected: Option<i64>,
+                ) -> StoreResult<(Fix, Session)> {
+                    let query = ::sqlx::query_as::<_, rows::FixRow>(sql::DISMISS_PROPOSAL)
+                        .bind(who.account_id.as_uuid())
+                        .bind(fix.as_uuid())
+                        .bind(now());
+                    self.update_fix(who, fix, expected, query).await
+                }
+
+                async fn script_template_id_by_slug(
+                    &self,
+                    who: &Principal,
+                    slug: &str,
+                ) -> StoreResult<Option<ScriptTemplateId>> {
+                    Ok(::sqlx::query_scalar::<_, Uuid>(sql::TEMPLATE_ID_BY_SLUG)
+                        .bind(who.account_id.as_uuid())
+                        .bind(slug)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "looking up a script template"))?
+                        .map(ScriptTemplateId::from))
+                }
+            }
+
+            impl $store {
+                async fn facts_of(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                ) -> StoreResult<Vec<Fact>> {
+                    let rows = ::sqlx::query_as::<_, rows::FactRow>(sql::LIST_FACTS)
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "listing facts"))?;
+                    all(rows)
+                }
+
+                async fn insert_fact(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    session: SessionId,
+                    turn: Option<TurnId>,
+                    fact: NewFact,
+                ) -> StoreResult<rows::FactRow> {
+                    ::sqlx::query_as::<_, rows::FactRow>(sql::INSERT_FACT)
+                        .bind(FactId::new().as_uuid())
+                        .bind(who.account_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .bind(turn.map(|t| t.as_uuid()))
+                        .bind(fact.source_type.as_str())
+                        .bind(fact.source_ref.map(|r| r.to_string()))
+                        .bind(&fact.text)
+                        .bind(&fact.summary)
+                        .bind(now())
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "inserting a fact"))
+                }
+
+                #[allow(clippy::too_many_arguments)]
+                async fn end_turn_row(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    session: SessionId,
+                    turn: TurnId,
+                    status: TurnStatus,
+                    reply: &ReplyRecord,
+                    error: Option<&TurnErrorInfo>,
+                    fork: Option<&::engine::sessions::ForkRecord>,
+                    task_lane: Option<&::engine::sessions::TaskLane>,
+                ) -> StoreResult<Turn> {
+                    let row = ::sqlx::query_as::<_, rows::TurnRow>(sql::END_TURN)
+                        .bind(who.account_id.as_uuid())
+                        .bind(turn.as_uuid())
+                        .bind(session.as_uuid())
+                        .bind(status.as_str())
+                        .bind(&reply.display)
+                        .bind(&reply.raw_reply)
+                        .bind(reply.input_tokens)
+                        .bind(reply.output_tokens)
+                        .bind(&reply.model)
+                        .bind(Json(&reply.timings))
+                        .bind(Json(&reply.diagnostics))
+                        .bind(error.map(Json))
+                        .bind(fork.map(Json))
+                        .bind(task_lane.map(Json))
+                        .bind(now())
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "storing a turn"))?;
+                    // No row: the turn is not running any more (stopped, or
+                    // given up on); what it produced is not applied.
+                    row.ok_or(StoreError::Conflict(::engine::sessions::TURN_NOT_RUNNING))?
+                        .try_into()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use impl_sessions_store;
