@@ -12,6 +12,7 @@ pub mod ids;
 pub mod llm;
 pub mod scripts;
 pub mod sessions;
+pub mod slug;
 pub mod store;
 
 pub use account::{
@@ -19,4 +20,5 @@ pub use account::{
     ValidationError,
 };
 pub use error::{Error, Result, StoreError, StoreResult};
+pub use slug::Slug;
 pub use store::Store;
