@@ -47,7 +47,8 @@ impl Language {
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let language = raw.trim().to_ascii_lowercase();
-        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '+';
+        let allowed =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '+';
         if language.is_empty() || language.len() > Self::MAX_CHARS || !language.chars().all(allowed)
         {
             return Err(ValidationError::new(
@@ -123,10 +124,7 @@ impl ScriptTemplateFields {
         if description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
             return Err(ValidationError::new(
                 "description",
-                format!(
-                    "must be at most {} characters",
-                    Self::MAX_DESCRIPTION_CHARS
-                ),
+                format!("must be at most {} characters", Self::MAX_DESCRIPTION_CHARS),
             ));
         }
         Ok(Self {
@@ -199,8 +197,11 @@ pub trait ScriptStore: Send + Sync + 'static {
     ) -> StoreResult<ScriptTemplate>;
 
     /// Suggested fixes that pointed at it keep their text and lose the link.
-    async fn delete_script_template(&self, who: &Principal, id: ScriptTemplateId)
-    -> StoreResult<()>;
+    async fn delete_script_template(
+        &self,
+        who: &Principal,
+        id: ScriptTemplateId,
+    ) -> StoreResult<()>;
 }
 
 /// A template as typed by a person (the API's create and replace bodies).

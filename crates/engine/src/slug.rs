@@ -77,7 +77,9 @@ impl Slug {
     /// derived slug steps aside when it is taken.
     pub fn with_suffix(&self, n: u32) -> Self {
         let suffix = format!("-{n}");
-        let keep = Self::MAX_CHARS.saturating_sub(suffix.len()).min(self.0.len());
+        let keep = Self::MAX_CHARS
+            .saturating_sub(suffix.len())
+            .min(self.0.len());
         let base = self.0[..keep].trim_end_matches('-');
         Self(format!("{base}{suffix}"))
     }

@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn rendering_fills_every_placeholder_and_keeps_other_braces() {
         let body = "Get-Service {{ name }} | % { $_.Status } # {{name}} {{not valid}} {{{x}}}";
-        let script = render(body, &values(&[("name", "Spooler"), ("x", "1"), ("extra", "?")]));
+        let script = render(
+            body,
+            &values(&[("name", "Spooler"), ("x", "1"), ("extra", "?")]),
+        );
         assert_eq!(
             script.as_deref(),
             Ok("Get-Service Spooler | % { $_.Status } # Spooler {{not valid}} {1}")
