@@ -13,6 +13,7 @@ pub mod llm;
 pub mod retrieval;
 pub mod scripts;
 pub mod sessions;
+pub mod slug;
 pub mod store;
 pub mod turn;
 
@@ -21,4 +22,5 @@ pub use account::{
     ValidationError,
 };
 pub use error::{Error, Result, StoreError, StoreResult};
+pub use slug::Slug;
 pub use store::Store;

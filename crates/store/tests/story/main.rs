@@ -8,6 +8,7 @@
 
 mod accounts;
 mod isolation;
+mod scripts;
 mod teams;
 mod tokens;
 mod web_sessions;
