@@ -236,7 +236,7 @@ pub struct TurnDiagnostic {
 impl From<&markers::Diagnostic> for TurnDiagnostic {
     fn from(d: &markers::Diagnostic) -> Self {
         Self {
-            marker: d.marker.name().to_owned(),
+            marker: d.marker.name().to_ascii_lowercase(),
             reason: d.reason.clone(),
         }
     }

@@ -292,11 +292,4 @@ pub trait SessionStore: Send + Sync + 'static {
         fix: FixId,
         expected: Option<i64>,
     ) -> StoreResult<(Fix, Session)>;
-
-    /// The account's script template with this slug, if any.
-    async fn script_template_id_by_slug(
-        &self,
-        who: &Principal,
-        slug: &str,
-    ) -> StoreResult<Option<ScriptTemplateId>>;
 }

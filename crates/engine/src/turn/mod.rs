@@ -644,8 +644,8 @@ impl TurnRun {
             .and_then(|f| f.script_template_slug.clone())
         {
             None => SlugLookup::NoSlug,
-            Some(slug) => match store.script_template_id_by_slug(&self.who, &slug).await {
-                Ok(Some(id)) => SlugLookup::Found(id),
+            Some(slug) => match store.script_template_by_slug(&self.who, &slug).await {
+                Ok(Some(template)) => SlugLookup::Found(template.id),
                 Ok(None) => SlugLookup::Unknown(slug),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not look up a script template");

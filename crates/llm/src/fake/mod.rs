@@ -86,6 +86,12 @@ impl FakeLlm {
     }
 
     /// Every request received so far, oldest first, secrets redacted.
+    /// Appends entries to the script: for replies that must name ids the
+    /// system under test only makes while it runs.
+    pub fn push(&self, entries: Vec<Entry>) {
+        self.shared.push(entries);
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
     }

@@ -236,6 +236,14 @@ impl Cursor {
         }
     }
 
+    /// Appends entries after the current ones.
+    pub fn push(&mut self, entries: Vec<Entry>) {
+        self.entries.extend(entries.into_iter().map(|e| {
+            let times = e.times;
+            (e, times)
+        }));
+    }
+
     /// The first entry not used up that matches `last_user`, counted as used.
     pub fn take(&mut self, last_user: &str) -> Option<Entry> {
         let (entry, left) = self.entries.iter_mut().find(|(e, left)| {

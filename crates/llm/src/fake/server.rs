@@ -89,6 +89,14 @@ impl Shared {
             .clone()
     }
 
+    /// Appends entries to the script, after those already there.
+    pub fn push(&self, entries: Vec<super::Entry>) {
+        self.cursor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entries);
+    }
+
     pub(super) fn bump(&self, counter: &AtomicUsize) {
         counter.fetch_add(1, Ordering::SeqCst);
         self.changed.notify_waiters();

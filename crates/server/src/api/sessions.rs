@@ -273,9 +273,10 @@ fn sse_event(event: TurnEvent) -> std::result::Result<Event, Infallible> {
     let (name, data) = match event.kind {
         TurnEventKind::Started { turn_id } => ("turn.started", json!({ "turn_id": turn_id })),
         TurnEventKind::Delta { text } => ("display.delta", json!({ "text": text })),
-        TurnEventKind::Marker { kind, data } => {
-            ("marker", json!({ "kind": kind.name(), "data": data }))
-        }
+        TurnEventKind::Marker { kind, data } => (
+            "marker",
+            json!({ "kind": kind.name().to_ascii_lowercase(), "data": data }),
+        ),
         TurnEventKind::Completed(result) => (
             "turn.completed",
             serde_json::to_value(TurnResultDto::from(*result)).unwrap_or_default(),

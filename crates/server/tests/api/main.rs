@@ -2,6 +2,7 @@
 //! its own (a SQLite file in a temp dir, or a fresh PostgreSQL database)
 //! and talks HTTP to it. Every scenario runs on both backends.
 
+mod chat;
 mod helpers;
 
 mod accounts;
@@ -11,3 +12,5 @@ mod ops;
 mod script_templates;
 mod sessions;
 mod tokens;
+mod turn_failures;
+mod turns;

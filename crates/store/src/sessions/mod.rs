@@ -10,7 +10,7 @@ pub(crate) mod sql;
 macro_rules! impl_sessions_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use ::engine::ids::{FactId, FixId, ScriptTemplateId, SessionId, TurnId};
+            use ::engine::ids::{FactId, FixId, SessionId, TurnId};
             use ::engine::sessions::{
                 BeginTurn, Fact, FactPatch, Fix, FixChange, FixDecision, FixOutcome, HistoryTurn,
                 LaneItem, NOT_A_TEAM_MEMBER, NewFact, NewSession, ReplyRecord, SESSION_CLOSED,
@@ -698,20 +698,6 @@ macro_rules! impl_sessions_store {
                         .bind(fix.as_uuid())
                         .bind(now());
                     self.update_fix(who, fix, expected, query).await
-                }
-
-                async fn script_template_id_by_slug(
-                    &self,
-                    who: &Principal,
-                    slug: &str,
-                ) -> StoreResult<Option<ScriptTemplateId>> {
-                    Ok(::sqlx::query_scalar::<_, Uuid>(sql::TEMPLATE_ID_BY_SLUG)
-                        .bind(who.account_id.as_uuid())
-                        .bind(slug)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(|e| db_error(e, "looking up a script template"))?
-                        .map(ScriptTemplateId::from))
                 }
             }
 

@@ -313,6 +313,3 @@ pub(crate) const DISMISS_PROPOSAL: &str = concat!(
     "WHERE account_id = $1 AND id = $2 RETURNING ",
     fix_cols!("")
 );
-
-pub(crate) const TEMPLATE_ID_BY_SLUG: &str =
-    "SELECT id FROM script_templates WHERE account_id = $1 AND slug = $2";

@@ -1,0 +1,1 @@
+//! How turns fail: provider errors, broken streams, database errors, conflicts.
