@@ -37,6 +37,11 @@ pub struct ChatApp {
 impl ChatApp {
     /// A server whose provider answers from `entries`, in order.
     pub async fn spawn(backend: Backend, entries: Vec<Entry>) -> Self {
+        Self::spawn_with(backend, entries, &[]).await
+    }
+
+    /// As `spawn`, with more `serve` flags.
+    pub async fn spawn_with(backend: Backend, entries: Vec<Entry>, extra: &[&str]) -> Self {
         let fake = FakeLlm::start(Script::new(entries))
             .await
             .expect("fake provider starts");
@@ -51,6 +56,7 @@ impl ChatApp {
             "--llm-max-retries",
             "1",
         ];
+        let flags: Vec<&str> = flags.iter().chain(extra).copied().collect();
         let app = TestApp::spawn_with(backend, &flags).await;
         let token = app.admin_token().await;
         Self { app, fake, token }
