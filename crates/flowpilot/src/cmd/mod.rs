@@ -2,6 +2,7 @@
 //! done by the library crates.
 
 mod account;
+mod bench;
 mod dev;
 mod markers_cmd;
 mod migrate;
@@ -44,6 +45,9 @@ enum Command {
     /// Tools for development, tests and demos.
     #[command(subcommand)]
     Dev(dev::Command),
+    /// Benchmarks of FlowPilot's own work (docs/performance.md).
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(args).await,
         Command::Account(cmd) => account::run(cmd).await,
         Command::Markers(cmd) => markers_cmd::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd).await,
         Command::Dev(cmd) => {
             server::telemetry::init_logging(cli.log_format);
             dev::run(cmd).await
