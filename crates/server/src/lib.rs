@@ -53,6 +53,27 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             store::backend_name(&url).unwrap_or("configured")
         )
     })?;
+    if store::backend_name(&url) == Some("sqlite") {
+        // One instance owns a SQLite file: a turn still marked running was
+        // cut off when the previous process stopped. (Several instances
+        // share PostgreSQL, where a turn may be running elsewhere.)
+        let error = engine::sessions::TurnErrorInfo {
+            code: "server_restarted".into(),
+            message:
+                "FlowPilot stopped while this reply was being written; send the message again."
+                    .into(),
+        };
+        let ended = store
+            .fail_running_turns(error)
+            .await
+            .map_err(|e| anyhow::anyhow!("ending turns left running: {e}"))?;
+        if ended > 0 {
+            tracing::warn!(
+                turns = ended,
+                "ended turns that were running when FlowPilot last stopped"
+            );
+        }
+    }
     let provider = match config.llm.to_llm_config() {
         Some(cfg) => Some(llm::build_provider(cfg)?),
         None => None,
@@ -60,16 +81,33 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     Ok(AppState::new(store, config, provider))
 }
 
-/// Serves until `shutdown` resolves, then stops accepting connections and
-/// lets requests in flight finish.
+/// Serves until `shutdown` resolves, then stops accepting connections,
+/// lets requests in flight finish, and waits (up to a minute) for running
+/// turns to be stored.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let chat = state.chat.clone();
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")
+        .context("serving HTTP")?;
+    // Turns outlive their requests: let those in flight finish and be
+    // stored before the process goes.
+    if tokio::time::timeout(TURN_DRAIN, chat.drain())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "turns were still running {} s after shutdown began; they end as running and are not stored",
+            TURN_DRAIN.as_secs()
+        );
+    }
+    Ok(())
 }
+
+/// How long shutdown waits for turns in flight.
+const TURN_DRAIN: std::time::Duration = std::time::Duration::from_secs(60);

@@ -235,6 +235,11 @@ pub trait SessionStore: Send + Sync + 'static {
         error: Option<TurnErrorInfo>,
     ) -> StoreResult<(Turn, Session)>;
 
+    /// Ends every running turn as `failed` with `error`: at the start of a
+    /// single instance, whose earlier process stopped while they ran.
+    /// Returns how many there were.
+    async fn fail_running_turns(&self, error: TurnErrorInfo) -> StoreResult<u64>;
+
     async fn list_facts(&self, who: &Principal, session: SessionId) -> StoreResult<Vec<Fact>>;
 
     async fn create_fact(

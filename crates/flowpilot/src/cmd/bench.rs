@@ -91,7 +91,10 @@ impl Bench {
 
     async fn new_session(&self) -> anyhow::Result<String> {
         let body = self
-            .post("/api/v1/sessions", json!({"text": "Outlook keeps prompting for a password for every user"}))
+            .post(
+                "/api/v1/sessions",
+                json!({"text": "Outlook keeps prompting for a password for every user"}),
+            )
             .await?;
         body["session"]["id"]
             .as_str()

@@ -66,6 +66,17 @@ impl TestApp {
                 .await
                 .expect("a fresh PostgreSQL database (is PostgreSQL running on 127.0.0.1:5432?)"),
         };
+        Self::spawn_at(url, dir, flags).await
+    }
+
+    /// Starts another server on this one's database (a restart, or a
+    /// second instance).
+    pub async fn spawn_another(&self, flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_at(self.db_url.clone(), dir, flags).await
+    }
+
+    async fn spawn_at(url: String, dir: tempfile::TempDir, flags: &[&str]) -> Self {
         let mut args = vec![
             "serve",
             "--database-url",

@@ -331,3 +331,41 @@ async fn a_streamed_turn_that_fails_ends_with_turn_failed(backend: Backend) {
             .contains("API key")
     );
 }
+
+#[tokio::test]
+async fn a_turn_left_running_by_a_stopped_sqlite_instance_is_failed_at_start() {
+    let chat = ChatApp::spawn(Backend::Sqlite, vec![Entry::reply("Answer.")]).await;
+    let session = chat.new_session("Restart").await;
+    // What a process killed mid-turn leaves behind.
+    let mut conn = sqlx::SqliteConnection::connect(&chat.app.db_url)
+        .await
+        .expect("sqlite");
+    sqlx::query(
+        "INSERT INTO turns (id, account_id, session_id, status, user_message, created_at) \
+         SELECT randomblob(16), account_id, id, 'running', 'cut off', created_at FROM sessions",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("a running turn");
+    let (status, _) = chat.send(&session, json!({"text": "blocked"})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the left-over turn blocks the session"
+    );
+
+    let restarted = chat.app.spawn_another(&[]).await;
+    let (status, body) = restarted
+        .call(
+            Method::GET,
+            &format!("/api/v1/sessions/{session}/turns"),
+            None,
+            Some(&chat.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["status"], "failed");
+    assert_eq!(body["items"][0]["error"]["code"], "server_restarted");
+    let next = chat.say(&session, "again").await;
+    assert_eq!(next["turn"]["display"], "Answer.");
+}

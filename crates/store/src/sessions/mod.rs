@@ -551,6 +551,16 @@ macro_rules! impl_sessions_store {
                     Ok((turn, session))
                 }
 
+                async fn fail_running_turns(&self, error: TurnErrorInfo) -> StoreResult<u64> {
+                    ::sqlx::query(sql::FAIL_RUNNING_TURNS)
+                        .bind(Json(&error))
+                        .bind(now())
+                        .execute(&self.pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                        .map_err(|e| db_error(e, "ending turns left running"))
+                }
+
                 async fn list_facts(
                     &self,
                     who: &Principal,

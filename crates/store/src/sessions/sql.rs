@@ -313,3 +313,7 @@ pub(crate) const DISMISS_PROPOSAL: &str = concat!(
     "WHERE account_id = $1 AND id = $2 RETURNING ",
     fix_cols!("")
 );
+
+/// $1 error, $2 now.
+pub(crate) const FAIL_RUNNING_TURNS: &str = "\
+    UPDATE turns SET status = 'failed', error = $1, completed_at = $2 WHERE status = 'running'";
