@@ -52,8 +52,9 @@ pub async fn setup(
         .setup_first_account(&account, admin)
         .await
         .map_err(|e| match Error::from(e) {
-            Error::Conflict(_) => Error::Conflict(
-                "FlowPilot is already set up; sign in, or ask an admin for an account".to_owned(),
+            Error::Conflict { .. } => Error::conflict(
+                "already_set_up",
+                "FlowPilot is already set up; sign in, or ask an admin for an account",
             ),
             other => other,
         })

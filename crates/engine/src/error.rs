@@ -36,9 +36,11 @@ pub enum Error {
     /// Missing, or another account's (404).
     #[error("not found")]
     NotFound,
-    /// The request clashes with the current state (409).
-    #[error("{0}")]
-    Conflict(String),
+    /// The request clashes with the current state (409); `code` names the
+    /// clash (`turn_in_progress`, `stale_state_version`, …) so clients can
+    /// branch on it.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// A turn could not be answered or stored; says why and what to do.
     #[error("{0}")]
     Turn(#[from] crate::turn::TurnFailure),
@@ -51,8 +53,17 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Error::NotFound,
-            StoreError::Conflict(why) => Error::Conflict(why.to_owned()),
+            StoreError::Conflict(why) => Error::conflict(why, why),
             StoreError::Other(e) => Error::Internal(e),
+        }
+    }
+}
+
+impl Error {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
         }
     }
 }

@@ -229,10 +229,13 @@ impl ScriptTemplateInput<'_> {
 }
 
 fn slug_taken(slug: &Slug) -> Error {
-    Error::Conflict(format!(
-        "this account already has a script template with the slug \"{slug}\"; \
+    Error::conflict(
+        "slug_taken",
+        format!(
+            "this account already has a script template with the slug \"{slug}\"; \
          choose another slug, or edit that template"
-    ))
+        ),
+    )
 }
 
 /// How many numbered variants of a derived slug (`name-2`, `name-3`, …) are

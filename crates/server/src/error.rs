@@ -103,7 +103,7 @@ impl From<engine::Error> for ApiError {
             E::Unauthenticated(why) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", why),
             E::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, "forbidden", why),
             E::NotFound => Self::not_found(),
-            E::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
+            E::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             E::Turn(failure) => {
                 use engine::turn::FailureClass as C;
                 let status = match failure.class {

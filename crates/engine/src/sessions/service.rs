@@ -26,20 +26,25 @@ pub const MAX_PAGE: u32 = 200;
 /// Turns a store error into what the engineer is told.
 pub(crate) fn session_error(e: StoreError) -> Error {
     match e {
-        StoreError::Conflict(STALE_STATE) => Error::Conflict(
-            "the session changed since you loaded it (another tab or a teammate); reload it and try again".into(),
+        StoreError::Conflict(STALE_STATE) => Error::conflict(
+            "stale_state_version",
+            "the session changed since you loaded it (another tab or a teammate); reload it and try again",
         ),
-        StoreError::Conflict(TURN_RUNNING) => Error::Conflict(
-            "a reply is still being written in this session; wait for it or stop it, then send again".into(),
+        StoreError::Conflict(TURN_RUNNING) => Error::conflict(
+            "turn_in_progress",
+            "a reply is still being written in this session; wait for it or stop it, then send again",
         ),
-        StoreError::Conflict(SESSION_RESOLVED) => Error::Conflict(
-            "this session is resolved; set its status back to active to continue it".into(),
+        StoreError::Conflict(SESSION_RESOLVED) => Error::conflict(
+            "session_resolved",
+            "this session is resolved; set its status back to active to continue it",
         ),
-        StoreError::Conflict(SESSION_CLOSED) => Error::Conflict(
-            "this session is closed; set its status back to active to continue it".into(),
+        StoreError::Conflict(SESSION_CLOSED) => Error::conflict(
+            "session_closed",
+            "this session is closed; set its status back to active to continue it",
         ),
-        StoreError::Conflict(TURN_NOT_RUNNING) => Error::Conflict(
-            "the turn was stopped or given up on before its reply could be stored".into(),
+        StoreError::Conflict(TURN_NOT_RUNNING) => Error::conflict(
+            "turn_not_running",
+            "the turn was stopped or given up on before its reply could be stored",
         ),
         StoreError::Conflict(NOT_A_TEAM_MEMBER) => Error::Invalid(ValidationError::new(
             "team_id",

@@ -34,7 +34,7 @@ async fn setup_creates_the_first_admin_then_refuses_a_second_setup(app: TestApp)
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"]["code"], "conflict");
+    assert_eq!(body["error"]["code"], "already_set_up");
     let (status, _) = app.login("m@evil.test", PASSWORD).await;
     assert_eq!(
         status,

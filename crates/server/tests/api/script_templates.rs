@@ -158,7 +158,7 @@ async fn a_taken_slug_is_a_conflict_and_a_derived_one_steps_aside(app: TestApp) 
         .call(Method::POST, TEMPLATES, Some(taken.clone()), Some(&admin))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert_eq!(answer["error"]["code"], "conflict");
+    assert_eq!(answer["error"]["code"], "slug_taken");
     let message = answer["error"]["message"].as_str().expect("message");
     assert!(
         message.contains("slug") && message.contains("restart-the-print-spooler"),
