@@ -8,6 +8,7 @@ pub mod account;
 pub mod accounts;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod llm;
 pub mod retrieval;

@@ -106,11 +106,23 @@ pub trait AccountStore: Send + Sync + 'static {
 
 /// Everything FlowPilot keeps: what `store::open` returns.
 pub trait Store:
-    AccountStore + crate::scripts::ScriptStore + crate::sessions::SessionStore
+    AccountStore
+    + crate::scripts::ScriptStore
+    + crate::sessions::SessionStore
+    + crate::events::EventStore
 {
+    /// This store as the events port alone (for a `Feed`).
+    fn as_event_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::events::EventStore>;
 }
 
-impl<T> Store for T where
-    T: AccountStore + crate::scripts::ScriptStore + crate::sessions::SessionStore
+impl<T> Store for T
+where
+    T: AccountStore
+        + crate::scripts::ScriptStore
+        + crate::sessions::SessionStore
+        + crate::events::EventStore,
 {
+    fn as_event_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::events::EventStore> {
+        self
+    }
 }

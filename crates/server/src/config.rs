@@ -55,6 +55,23 @@ pub struct Config {
     )]
     pub login_per_address_per_minute: u32,
 
+    /// Seconds a running turn may go without its instance renewing it
+    /// before any instance gives up on it (its instance died) and frees the
+    /// session. Renewed every third of this.
+    #[arg(long, env = "FLOWPILOT_TURN_LEASE_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub turn_lease_secs: u64,
+
+    /// Seconds between heartbeat comments on event streams (at most 15,
+    /// so that proxies keep idle streams open).
+    #[arg(long, env = "FLOWPILOT_SSE_HEARTBEAT_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=15))]
+    pub sse_heartbeat_secs: u64,
+
+    /// Seconds a shutdown waits for running turns to finish and be stored.
+    #[arg(long, env = "FLOWPILOT_SHUTDOWN_GRACE_SECS", default_value_t = 60)]
+    pub shutdown_grace_secs: u64,
+
     #[command(flatten)]
     pub llm: LlmSettings,
 }
@@ -149,6 +166,14 @@ pub struct LlmSettings {
     )]
     pub timeout_secs: u64,
 
+    /// The model's context window in tokens. Default: by model name
+    /// (200000 for Claude, 128000 for GPT-4o / GPT-4.1 / o-series, 8192 for
+    /// anything else, e.g. local models). Longer sessions fold their oldest
+    /// turns into a summary to fit.
+    #[arg(long = "llm-context-tokens", env = "FLOWPILOT_LLM_CONTEXT_TOKENS",
+        value_parser = clap::value_parser!(u32).range(1024..))]
+    pub context_tokens: Option<u32>,
+
     /// Retries on overload, rate limits and network errors before the first
     /// token.
     #[arg(
@@ -220,6 +245,32 @@ impl LlmSettings {
             anyhow::bail!("FLOWPILOT_LLM_MAX_TOKENS must be at least 1");
         }
         Ok(self)
+    }
+
+    /// The context window in use: the setting, or a default for the model.
+    pub fn context_window_tokens(&self) -> u32 {
+        if let Some(tokens) = self.context_tokens {
+            return tokens;
+        }
+        let model = self.model.as_deref().unwrap_or("").to_ascii_lowercase();
+        if model.starts_with("claude") {
+            200_000
+        } else if [
+            "gpt-4o",
+            "gpt-4.1",
+            "gpt-4-turbo",
+            "gpt-5",
+            "o1",
+            "o3",
+            "o4",
+        ]
+        .iter()
+        .any(|p| model.starts_with(p))
+        {
+            128_000
+        } else {
+            8_192
+        }
     }
 
     /// The provider in use: the offline guide when none is configured.

@@ -56,20 +56,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     if store::backend_name(&url) == Some("sqlite") {
         // One instance owns a SQLite file: a turn still marked running was
         // cut off when the previous process stopped. (Several instances
-        // share PostgreSQL, where a turn may be running elsewhere.)
-        let error = engine::sessions::TurnErrorInfo {
-            code: "server_restarted".into(),
-            message:
-                "FlowPilot stopped while this reply was being written; send the message again."
-                    .into(),
-        };
+        // share PostgreSQL, where a turn may be running elsewhere: there,
+        // leases decide.)
         let ended = store
-            .fail_running_turns(error)
+            .expire_leases(i64::MAX, engine::sessions::LostTurn::Restarted)
             .await
             .map_err(|e| anyhow::anyhow!("ending turns left running: {e}"))?;
-        if ended > 0 {
+        if !ended.is_empty() {
             tracing::warn!(
-                turns = ended,
+                turns = ended.len(),
                 "ended turns that were running when FlowPilot last stopped"
             );
         }
@@ -90,24 +85,32 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let chat = state.chat.clone();
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
+    let stopping = state.shutdown.clone();
     let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let signal = {
+        let stopping = stopping.clone();
+        let chat = chat.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new turns; running ones finish");
+            // Event streams end now (clients resume elsewhere with
+            // Last-Event-ID); a turn's own stream ends with the turn.
+            stopping.cancel();
+            chat.close();
+        }
+    };
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(signal)
         .await
         .context("serving HTTP")?;
     // Turns outlive their requests: let those in flight finish and be
     // stored before the process goes.
-    if tokio::time::timeout(TURN_DRAIN, chat.drain())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, chat.drain()).await.is_err() {
         tracing::warn!(
-            "turns were still running {} s after shutdown began; they end as running and are not stored",
-            TURN_DRAIN.as_secs()
+            "turns were still running {} s after shutdown began; another instance fails them once their lease runs out",
+            grace.as_secs()
         );
     }
     Ok(())
 }
-
-/// How long shutdown waits for turns in flight.
-const TURN_DRAIN: std::time::Duration = std::time::Duration::from_secs(60);

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use engine::Store;
 use engine::llm::LlmProvider;
 use engine::retrieval::NoRetriever;
-use engine::turn::{Chat, ChatLimits};
+use engine::turn::{Chat, ChatSettings, TurnRenderer, TurnResult};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::LoginLimiter;
 use crate::config::Config;
@@ -22,6 +23,19 @@ pub struct AppState {
     pub provider: Option<Arc<dyn LlmProvider>>,
     /// Sessions' turns.
     pub chat: Chat,
+    /// Cancelled when the server begins to shut down: event streams end
+    /// (clients reconnect elsewhere) while running turns finish.
+    pub shutdown: CancellationToken,
+}
+
+/// `turn.completed` carries exactly what a send answers with.
+struct DtoRenderer;
+
+impl TurnRenderer for DtoRenderer {
+    fn completed(&self, result: &TurnResult) -> serde_json::Value {
+        serde_json::to_value(crate::api::session_dto::TurnResultDto::from(result.clone()))
+            .unwrap_or_default()
+    }
 }
 
 impl AppState {
@@ -34,6 +48,12 @@ impl AppState {
             config.login_per_email_per_minute,
             config.login_per_address_per_minute,
         ));
+        let settings = ChatSettings {
+            lease: std::time::Duration::from_secs(config.turn_lease_secs),
+            context_window_tokens: config.llm.context_window_tokens(),
+            reply_tokens: config.llm.max_tokens,
+            ..ChatSettings::default()
+        };
         Self {
             store: store.clone(),
             config: Arc::new(config),
@@ -43,9 +63,11 @@ impl AppState {
                 store.clone(),
                 provider.clone(),
                 Arc::new(NoRetriever),
-                ChatLimits::default(),
+                settings,
+                Arc::new(DtoRenderer),
             ),
             provider,
+            shutdown: CancellationToken::new(),
         }
     }
 

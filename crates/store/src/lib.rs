@@ -7,7 +7,9 @@
 //! depends on `engine` for the port and its types, never on the server.
 
 mod error;
+mod events;
 mod migrations;
+mod pg_listener;
 mod postgres;
 mod rows;
 mod scripts;

@@ -7,7 +7,10 @@
 
 use std::str::FromStr as _;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use engine::events::{EventHub, Notice};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -19,6 +22,8 @@ const SETUP_LOCK_KEY: i64 = 0x466c_6f77_5069_6c6f;
 
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// Fed by the `LISTEN`ing task (`pg_listener`), whichever instance wrote.
+    hub: Arc<EventHub>,
 }
 
 impl PgStore {
@@ -27,10 +32,21 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("connecting to PostgreSQL")?;
-        Ok(Self { pool })
+        // The listener keeps one connection for itself, outside the pool's
+        // count; its own pool of one only serves to reconnect.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL for events")?;
+        let hub = EventHub::new();
+        crate::pg_listener::start(&listen_pool, hub.clone()).await?;
+        Ok(Self { pool, hub })
     }
 
     pub(crate) async fn migrate(&self) -> anyhow::Result<usize> {
@@ -51,8 +67,26 @@ impl PgStore {
             .await
             .map(drop)
     }
+
+    /// `NOTIFY` every instance (this one included); PostgreSQL delivers it
+    /// when, and only if, the transaction commits.
+    async fn notify_in_tx(
+        tx: &mut Transaction<'static, Postgres>,
+        payload: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::events::CHANNEL)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await
+            .map(drop)
+    }
+
+    /// Nothing to do: the listener hears the `NOTIFY`.
+    fn published(&self, _notice: Notice) {}
 }
 
 crate::shared::impl_store!(PgStore, Postgres);
+crate::events::impl_event_store!(PgStore, Postgres);
 crate::scripts::impl_scripts_store!(PgStore, Postgres);
 crate::sessions::impl_sessions_store!(PgStore, Postgres);

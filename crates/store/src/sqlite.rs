@@ -7,7 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use engine::events::{EventHub, Notice};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
@@ -19,6 +22,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// One instance owns the file, so its hub is the whole event bus.
+    hub: Arc<EventHub>,
 }
 
 impl SqliteStore {
@@ -43,7 +48,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("opening the SQLite database {}", path.display()))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            hub: EventHub::new(),
+        })
     }
 
     pub(crate) async fn migrate(&self) -> anyhow::Result<usize> {
@@ -62,8 +70,22 @@ impl SqliteStore {
     async fn lock_for_setup(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), sqlx::Error> {
         Ok(())
     }
+
+    /// Nothing to announce inside the transaction: see `published`.
+    async fn notify_in_tx(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _payload: &str,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    /// After a commit: this process is the only one using the file.
+    fn published(&self, notice: Notice) {
+        self.hub.publish(notice);
+    }
 }
 
 crate::shared::impl_store!(SqliteStore, Sqlite);
+crate::events::impl_event_store!(SqliteStore, Sqlite);
 crate::scripts::impl_scripts_store!(SqliteStore, Sqlite);
 crate::sessions::impl_sessions_store!(SqliteStore, Sqlite);

@@ -263,6 +263,19 @@ pub struct TurnErrorInfo {
     pub message: String,
 }
 
+/// How a turn's prompt was fitted into the model's context window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextFit {
+    /// The model's context window, in tokens (the setting).
+    pub window_tokens: u32,
+    /// The prompt's estimated size, in tokens (about four characters each).
+    pub prompt_tokens: u32,
+    /// Earlier turns replayed in full.
+    pub kept_turns: u32,
+    /// Earlier turns folded into the summary at the top of the history.
+    pub folded_turns: u32,
+}
+
 /// An image attached to a turn: what is kept of it (not the bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageMeta {
@@ -319,6 +332,7 @@ pub struct Turn {
     pub task_responses: Vec<TaskResponse>,
     pub fork: Option<ForkRecord>,
     pub error: Option<TurnErrorInfo>,
+    pub context: Option<ContextFit>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]

@@ -4,8 +4,9 @@
 
 use super::model::{Fact, FactSource, Fix, FixDecision, FixOutcome, Session, SessionStatus, Turn};
 use super::store::{
-    FactPatch, NOT_A_TEAM_MEMBER, NewFact, NewSession, SESSION_CLOSED, SESSION_RESOLVED,
-    STALE_STATE, SessionFilter, SessionPatch, SessionView, TURN_NOT_RUNNING, TURN_RUNNING,
+    FactPatch, IDEMPOTENCY_MISMATCH, IdempotencyKey, NO_TURN_RUNNING, NOT_A_TEAM_MEMBER, NewFact,
+    NewSession, SESSION_CLOSED, SESSION_RESOLVED, STALE_STATE, SessionFilter, SessionPatch,
+    SessionView, TURN_NOT_RUNNING, TURN_RUNNING,
 };
 use crate::account::{Principal, ValidationError};
 use crate::error::{Error, Result, StoreError};
@@ -46,6 +47,14 @@ pub(crate) fn session_error(e: StoreError) -> Error {
             "turn_not_running",
             "the turn was stopped or given up on before its reply could be stored",
         ),
+        StoreError::Conflict(NO_TURN_RUNNING) => Error::conflict(
+            "no_turn_running",
+            "no reply is being written in this session, so there is nothing to stop",
+        ),
+        StoreError::Conflict(IDEMPOTENCY_MISMATCH) => Error::Invalid(ValidationError::new(
+            "Idempotency-Key",
+            "this key was already used for a different request; use a new key for each new request",
+        )),
         StoreError::Conflict(NOT_A_TEAM_MEMBER) => Error::Invalid(ValidationError::new(
             "team_id",
             "you are not a member of that team; ask an admin to add you, or leave team_id out",
@@ -101,14 +110,46 @@ pub fn title_from(text: &str) -> String {
     )
 }
 
+/// Longest `Idempotency-Key` accepted.
+const MAX_KEY_LEN: usize = 255;
+
+/// Checks an `Idempotency-Key` and pairs it with a hash of the request it
+/// came with (`parts`, e.g. the session and the message), so that a key
+/// reused for a different request can be refused.
+pub fn idempotency_key(key: String, parts: &[&[u8]]) -> Result<IdempotencyKey> {
+    use sha2::{Digest as _, Sha256};
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ValidationError::new(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} visible ASCII characters, e.g. a UUID"),
+        )
+        .into());
+    }
+    let mut h = Sha256::new();
+    for part in parts {
+        // Length-prefixed, so that parts can't run into each other.
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    Ok(IdempotencyKey {
+        key,
+        request_hash: hex::encode(h.finalize()),
+    })
+}
+
 pub async fn create_session(
     store: &dyn Store,
     who: &Principal,
     text: &str,
     team_id: Option<TeamId>,
+    key: Option<String>,
 ) -> Result<Session> {
     let intake = required_text("text", text, MAX_INTAKE_CHARS)?;
     let title = title_from(&intake);
+    let team = team_id.map(|t| t.to_string()).unwrap_or_default();
+    let idempotency = key
+        .map(|k| idempotency_key(k, &[b"create_session", intake.as_bytes(), team.as_bytes()]))
+        .transpose()?;
     store
         .create_session(
             who,
@@ -116,6 +157,7 @@ pub async fn create_session(
                 title,
                 intake,
                 team_id,
+                idempotency,
             },
         )
         .await

@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::model::{
-    Fact, FactSource, Fix, FixDecision, FixOutcome, ForkRecord, ImageMeta, LaneItem,
+    ContextFit, Fact, FactSource, Fix, FixDecision, FixOutcome, ForkRecord, ImageMeta, LaneItem,
     OutcomeProposal, Session, SessionStatus, TaskLane, TaskResponse, Turn, TurnDiagnostic,
     TurnErrorInfo, TurnStatus, TurnTimings,
 };
 use crate::account::Principal;
 use crate::error::StoreResult;
+use crate::events::ExpiredTurn;
 use crate::ids::{FactId, FixId, ScriptTemplateId, SessionId, TeamId, TurnId};
 
 /// `Conflict` texts the engine maps to messages.
@@ -26,12 +27,29 @@ pub const SESSION_RESOLVED: &str = "session_resolved";
 pub const SESSION_CLOSED: &str = "session_closed";
 pub const NOT_A_TEAM_MEMBER: &str = "not_a_team_member";
 pub const TURN_NOT_RUNNING: &str = "turn_not_running";
+pub const NO_TURN_RUNNING: &str = "no_turn_running";
+pub const IDEMPOTENCY_MISMATCH: &str = "idempotency_key_reused";
+
+/// An `Idempotency-Key` and what it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// A hash of the request, so that a key reused for a different request
+    /// is refused (`Conflict(IDEMPOTENCY_MISMATCH)`) rather than answered
+    /// with another request's result.
+    pub request_hash: String,
+}
+
+/// How long a key is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub title: String,
     pub intake: String,
     pub team_id: Option<TeamId>,
+    /// With a key seen before, the session it created is returned instead.
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -93,6 +111,11 @@ pub struct TurnContext {
     pub fix_ids: Vec<FixId>,
     /// Completed turns, oldest first; at most `history_limit` of the latest.
     pub history: Vec<HistoryTurn>,
+    /// The turns before those, oldest first, each clipped to its first few
+    /// hundred characters: what folding summarises.
+    pub older: Vec<HistoryTurn>,
+    /// "What we know", oldest first.
+    pub facts: Vec<Fact>,
 }
 
 /// The turn row written when a message arrives.
@@ -102,14 +125,51 @@ pub struct BeginTurn {
     pub user_message: String,
     pub images: Vec<ImageMeta>,
     pub task_responses: Vec<TaskResponse>,
+    /// How long the turn may go unrenewed before any instance fails it.
+    pub lease_ms: i64,
+    pub idempotency: Option<IdempotencyKey>,
 }
 
 /// A running turn, and the session as it is once the turn has begun.
 #[derive(Debug, Clone)]
 pub struct TurnStarted {
     pub session: Session,
-    /// This turn's slot in the session's event sequence.
-    pub event_seq: i64,
+    /// The id of the turn's `turn.started` event.
+    pub first_event_id: i64,
+}
+
+/// A turn an `Idempotency-Key` already started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayedTurn {
+    pub turn_id: TurnId,
+    /// Where its events start.
+    pub first_event_id: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum BeginOutcome {
+    Started(TurnStarted),
+    /// The key was used for this very request before: no new turn.
+    Replay(ReplayedTurn),
+}
+
+/// What a renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    Running {
+        stop_requested: bool,
+    },
+    /// Ended meanwhile (its lease ran out and another instance failed it).
+    Gone,
+}
+
+/// Why a running turn is being given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostTurn {
+    /// The single instance restarted (SQLite).
+    Restarted,
+    /// Its instance stopped renewing the lease.
+    LeaseExpired,
 }
 
 /// What the model said, common to every way a turn ends.
@@ -122,6 +182,8 @@ pub struct ReplyRecord {
     pub model: Option<String>,
     pub timings: TurnTimings,
     pub diagnostics: Vec<TurnDiagnostic>,
+    /// How the prompt was fitted into the context window.
+    pub context: Option<ContextFit>,
 }
 
 /// A fix the turn suggests.
@@ -218,7 +280,7 @@ pub trait SessionStore: Send + Sync + 'static {
         who: &Principal,
         session: SessionId,
         turn: BeginTurn,
-    ) -> StoreResult<TurnStarted>;
+    ) -> StoreResult<BeginOutcome>;
 
     /// Stores a completed turn and everything it produced, atomically.
     async fn commit_turn(&self, who: &Principal, commit: TurnCommit) -> StoreResult<TurnCommitted>;
@@ -235,10 +297,17 @@ pub trait SessionStore: Send + Sync + 'static {
         error: Option<TurnErrorInfo>,
     ) -> StoreResult<(Turn, Session)>;
 
-    /// Ends every running turn as `failed` with `error`: at the start of a
-    /// single instance, whose earlier process stopped while they ran.
-    /// Returns how many there were.
-    async fn fail_running_turns(&self, error: TurnErrorInfo) -> StoreResult<u64>;
+    /// Asks the session's running turn to stop, telling every instance;
+    /// `Conflict(NO_TURN_RUNNING)` when none runs.
+    async fn request_stop(&self, who: &Principal, session: SessionId) -> StoreResult<TurnId>;
+
+    /// Extends a running turn's lease to `until_ms` (Unix milliseconds).
+    async fn renew_lease(&self, turn: TurnId, until_ms: i64) -> StoreResult<LeaseState>;
+
+    /// Fails every running turn whose lease ended before `now_ms` (all of
+    /// them with `i64::MAX`), with a `turn.failed` event each, so their
+    /// sessions take messages again.
+    async fn expire_leases(&self, now_ms: i64, why: LostTurn) -> StoreResult<Vec<ExpiredTurn>>;
 
     async fn list_facts(&self, who: &Principal, session: SessionId) -> StoreResult<Vec<Fact>>;
 

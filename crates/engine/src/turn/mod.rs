@@ -2,45 +2,52 @@
 //! streamed out, and what its markers say stored in one transaction.
 //!
 //! [`Chat::send`] checks the message, records a running turn (at most one
-//! per session, enforced by the database) and hands the rest to a task the
-//! server owns: a caller that goes away does not stop it, the turn still
-//! completes and is stored. The caller reads the turn's events from the
-//! returned [`TurnHandle`]; every event carries an id that increases within
-//! the session and derives from the session's event counter in the
-//! database.
+//! per session, enforced by the database, with its `turn.started` event)
+//! and hands the rest to a task the server owns ([`run`]): a caller that
+//! goes away does not stop it; the turn completes and is stored. Its events
+//! go into the session's event log ([`crate::events`]), where every stream
+//! of the session, on any instance, reads them with the same ids.
+//!
+//! Around the turns, each instance runs one background task that hears
+//! Stop notices for its own turns, fails turns whose instance died (their
+//! lease ran out), and prunes old events.
 
+mod emit;
+mod failure;
 mod plan;
 pub mod prompt;
+mod run;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use futures::StreamExt as _;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::plan::{PlanInput, SlugLookup, plan};
-use self::prompt::{PromptBudget, build_request};
+pub use self::failure::{FailureClass, TurnFailure, started_event};
+use self::prompt::PromptBudget;
+use self::run::{TurnRun, duration_ms, now_ms};
 use crate::account::{Principal, ValidationError};
 use crate::error::{Error, Result};
+use crate::events::Notice;
 use crate::ids::{FixId, SessionId, TurnId};
-use crate::llm::{ImageInput, LlmError, LlmErrorKind, LlmProvider, StreamEvent, Usage};
+use crate::llm::{ImageInput, LlmProvider};
 use crate::retrieval::{RetrievedFlow, Retriever};
 use crate::sessions::{
-    BeginTurn, Fact, Fix, FixOutcome, ForkRecord, ImageMeta, OutcomeProposal, PendingResponse,
-    ReplyRecord, Session, TaskLane, Turn, TurnContext, TurnErrorInfo, TurnStatus, TurnTimings,
-    render_task_responses, session_error, stored_message,
+    BeginOutcome, BeginTurn, Fact, Fix, FixOutcome, ForkRecord, IdempotencyKey, ImageMeta,
+    LostTurn, PendingResponse, ReplayedTurn, Session, TaskLane, Turn, render_task_responses,
+    session_error, stored_message,
 };
 use crate::store::Store;
 
 /// Image types a turn may carry.
 pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
-
-/// Event ids: `event_seq * EVENT_ID_STRIDE + n`, the n-th event of the turn
-/// that took slot `event_seq` of the session's counter.
-pub const EVENT_ID_STRIDE: u64 = 1_000_000;
 
 /// Limits on what one message may carry.
 #[derive(Debug, Clone)]
@@ -50,7 +57,8 @@ pub struct ChatLimits {
     /// Per image, decoded.
     pub max_image_bytes: usize,
     pub max_answer_chars: usize,
-    /// Earlier turns loaded for the prompt (the budget may keep fewer).
+    /// Earlier turns replayed in full at most (older ones can only be
+    /// folded into the summary).
     pub history_turns: u32,
     /// Flows retrieved per turn.
     pub retrieval_limit: usize,
@@ -71,111 +79,44 @@ impl Default for ChatLimits {
     }
 }
 
+/// How the chat service runs turns.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    pub limits: ChatLimits,
+    /// A running turn's lease: renewed every third of it; a turn not renewed
+    /// for this long lost its instance, and any instance fails it.
+    pub lease: Duration,
+    /// The model's context window, in tokens.
+    pub context_window_tokens: u32,
+    /// Tokens kept free in the window for the reply.
+    pub reply_tokens: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            limits: ChatLimits::default(),
+            lease: Duration::from_secs(30),
+            context_window_tokens: 200_000,
+            reply_tokens: 4_096,
+        }
+    }
+}
+
+/// How long streaming events (deltas, marker previews) are kept: long
+/// enough for any reconnect. Terminal events stay as long as
+/// `Idempotency-Key`s, since a retry answers from them.
+const DELTA_RETENTION_MS: i64 = 60 * 60 * 1000;
+const EVENT_RETENTION_MS: i64 = crate::sessions::IDEMPOTENCY_WINDOW_MS + 60 * 60 * 1000;
+/// How often old events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
 /// An engineer's message.
 #[derive(Debug, Clone, Default)]
 pub struct NewMessage {
     pub text: String,
     pub images: Vec<ImageInput>,
     pub task_responses: Vec<PendingResponse>,
-}
-
-/// How a failure is classed, for the status code the server picks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// No provider, or it is overloaded / rate-limiting (503).
-    Unavailable,
-    /// The provider took too long (504).
-    Timeout,
-    /// The provider failed or broke its stream (502).
-    BadGateway,
-    /// Storing the turn failed (500).
-    Internal,
-}
-
-/// Why a turn failed, said so the engineer knows what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TurnFailure {
-    pub class: FailureClass,
-    pub code: &'static str,
-    pub message: String,
-    /// The stored turn, when there is one (failed or incomplete).
-    pub turn_id: Option<TurnId>,
-    /// Seconds the provider asked us to wait, when it said.
-    pub retry_after: Option<u64>,
-}
-
-impl TurnFailure {
-    pub fn no_provider() -> Self {
-        Self {
-            class: FailureClass::Unavailable,
-            code: "no_provider",
-            message: "No AI provider is configured, so FlowPilot cannot answer messages. Set FLOWPILOT_LLM_PROVIDER (anthropic or openai), FLOWPILOT_LLM_API_KEY and, for a local or self-hosted model, FLOWPILOT_LLM_BASE_URL, then restart FlowPilot.".into(),
-            turn_id: None,
-            retry_after: None,
-        }
-    }
-
-    fn from_llm(e: &LlmError, turn_id: TurnId) -> Self {
-        let (class, code) = match e.kind {
-            LlmErrorKind::Auth => (FailureClass::BadGateway, "provider_auth"),
-            LlmErrorKind::RateLimited => (FailureClass::Unavailable, "provider_rate_limited"),
-            LlmErrorKind::Overloaded => (FailureClass::Unavailable, "provider_overloaded"),
-            LlmErrorKind::BadRequest => (FailureClass::BadGateway, "provider_rejected"),
-            LlmErrorKind::Timeout => (FailureClass::Timeout, "provider_timeout"),
-            LlmErrorKind::Network => (FailureClass::BadGateway, "provider_unreachable"),
-            LlmErrorKind::Protocol => (FailureClass::BadGateway, "provider_protocol"),
-        };
-        Self {
-            class,
-            code,
-            message: e.message().to_owned(),
-            turn_id: Some(turn_id),
-            retry_after: e.retry_after.map(|d| d.as_secs().max(1)),
-        }
-    }
-
-    fn broken_stream(e: &LlmError, turn_id: TurnId) -> Self {
-        Self {
-            class: if e.kind == LlmErrorKind::Timeout {
-                FailureClass::Timeout
-            } else {
-                FailureClass::BadGateway
-            },
-            code: "provider_stream_broken",
-            message: format!(
-                "The AI provider's answer broke off part-way; what arrived is kept as an incomplete turn and none of its suggestions were applied. Send the message again to get a full answer. ({})",
-                e.message()
-            ),
-            turn_id: Some(turn_id),
-            retry_after: None,
-        }
-    }
-
-    fn storage(turn_id: TurnId, answer_kept: bool) -> Self {
-        let kept = if answer_kept {
-            "The answer is kept with the turn, but nothing it suggested was applied."
-        } else {
-            "Nothing was stored."
-        };
-        Self {
-            class: FailureClass::Internal,
-            code: "storage_failed",
-            message: format!(
-                "FlowPilot could not store this turn (a database error; it was logged). {kept} Send the message again in a moment."
-            ),
-            turn_id: Some(turn_id),
-            retry_after: None,
-        }
-    }
-
-    fn info(&self) -> TurnErrorInfo {
-        TurnErrorInfo {
-            code: self.code.to_owned(),
-            message: self.message.clone(),
-        }
-    }
 }
 
 /// The assistant's outcome proposal, as a turn returns it.
@@ -188,7 +129,7 @@ pub struct ProposalOut {
     pub proposed_at: time::OffsetDateTime,
 }
 
-/// Everything a completed turn produced.
+/// Everything a completed (or stopped) turn produced.
 #[derive(Debug, Clone)]
 pub struct TurnResult {
     pub turn: Turn,
@@ -201,61 +142,44 @@ pub struct TurnResult {
     pub suggested_flows: Vec<RetrievedFlow>,
 }
 
-#[derive(Debug, Clone)]
-pub enum TurnEventKind {
-    Started {
-        turn_id: TurnId,
-    },
-    /// Display text only, never marker syntax.
-    Delta {
-        text: String,
-    },
-    /// A block closed: `kind` and its payload as `flowpilot markers parse`
-    /// prints it. A preview; the completed turn is what was stored.
-    Marker {
-        kind: markers::MarkerKind,
-        data: serde_json::Value,
-    },
-    Completed(Box<TurnResult>),
-    Failed(TurnFailure),
+/// Renders a completed turn as clients receive it (in `turn.completed` and
+/// as the answer of a send), so that the event log holds exactly what a
+/// retry must answer. The server provides it; the engine knows no DTOs.
+pub trait TurnRenderer: Send + Sync + 'static {
+    fn completed(&self, result: &TurnResult) -> serde_json::Value;
 }
 
-#[derive(Debug, Clone)]
-pub struct TurnEvent {
-    pub id: u64,
-    pub kind: TurnEventKind,
-}
-
-impl TurnEvent {
-    pub fn is_last(&self) -> bool {
-        matches!(
-            self.kind,
-            TurnEventKind::Completed(_) | TurnEventKind::Failed(_)
-        )
-    }
-}
-
-/// A turn in flight: its id and its events, ending with `Completed` or
-/// `Failed`. Dropping the handle does not stop the turn.
+/// A turn this call started.
 pub struct TurnHandle {
     pub turn_id: TurnId,
-    pub events: mpsc::UnboundedReceiver<TurnEvent>,
+    pub session_id: SessionId,
+    /// The id of its `turn.started` event: a stream of it starts there.
+    pub first_event_id: i64,
+    outcome: oneshot::Receiver<std::result::Result<TurnResult, TurnFailure>>,
 }
 
 impl TurnHandle {
     /// Waits for the end of the turn.
-    pub async fn outcome(mut self) -> Result<TurnResult> {
-        while let Some(event) = self.events.recv().await {
-            match event.kind {
-                TurnEventKind::Completed(result) => return Ok(*result),
-                TurnEventKind::Failed(failure) => return Err(Error::Turn(failure)),
-                _ => {}
-            }
+    pub async fn outcome(self) -> Result<TurnResult> {
+        match self.outcome.await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(failure)) => Err(Error::Turn(failure)),
+            Err(_) => Err(Error::Internal(anyhow::anyhow!(
+                "the turn's task ended without an outcome"
+            ))),
         }
-        Err(Error::Internal(anyhow::anyhow!(
-            "the turn's task ended without an outcome"
-        )))
     }
+}
+
+/// What a send did.
+pub enum Sent {
+    Started(TurnHandle),
+    /// The `Idempotency-Key` was used for this request before: its turn
+    /// (running or finished) answers instead of a new one.
+    Replay {
+        session_id: SessionId,
+        turn: ReplayedTurn,
+    },
 }
 
 /// The chat service: sessions' turns.
@@ -264,40 +188,93 @@ pub struct Chat {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     store: Arc<dyn Store>,
     provider: Option<Arc<dyn LlmProvider>>,
     retriever: Arc<dyn Retriever>,
-    limits: ChatLimits,
+    settings: ChatSettings,
+    renderer: Arc<dyn TurnRenderer>,
     tasks: TaskTracker,
+    /// Turns running on this instance, to stop them.
+    running: Mutex<HashMap<TurnId, CancellationToken>>,
+    closing: AtomicBool,
+}
+
+impl Inner {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<TurnId, CancellationToken>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn forget(&self, turn: TurnId) {
+        self.running().remove(&turn);
+    }
 }
 
 impl Chat {
+    /// Builds the service and starts its background task (Stop notices,
+    /// expired leases, pruning); must be called inside a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         provider: Option<Arc<dyn LlmProvider>>,
         retriever: Arc<dyn Retriever>,
-        limits: ChatLimits,
+        settings: ChatSettings,
+        renderer: Arc<dyn TurnRenderer>,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                provider,
-                retriever,
-                limits,
-                tasks: TaskTracker::new(),
-            }),
-        }
+        let inner = Arc::new(Inner {
+            store,
+            provider,
+            retriever,
+            settings,
+            renderer,
+            tasks: TaskTracker::new(),
+            running: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+        });
+        tokio::spawn(housekeeping(Arc::downgrade(&inner)));
+        Self { inner }
     }
 
     pub fn provider(&self) -> Option<&Arc<dyn LlmProvider>> {
         self.inner.provider.as_ref()
     }
 
-    /// Waits until every turn in flight has been stored (for shutdown).
+    pub fn settings(&self) -> &ChatSettings {
+        &self.inner.settings
+    }
+
+    /// Turns running on this instance.
+    pub fn running_turns(&self) -> usize {
+        self.inner.running().len()
+    }
+
+    /// Stops taking new turns (a send answers `shutting_down`).
+    pub fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops taking new turns and waits until every turn in flight (and its
+    /// events) has been stored (for shutdown).
     pub async fn drain(&self) {
+        self.close();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
+    }
+
+    /// Asks the session's running turn to stop, on whichever instance it
+    /// runs; `Conflict` when none runs.
+    pub async fn stop(&self, who: &Principal, session: SessionId) -> Result<TurnId> {
+        let turn = self
+            .inner
+            .store
+            .request_stop(who, session)
+            .await
+            .map_err(session_error)?;
+        // This instance's own turn stops at once; another instance's hears
+        // of it through the event bus (or at its next lease renewal).
+        if let Some(token) = self.inner.running().get(&turn) {
+            token.cancel();
+        }
+        Ok(turn)
     }
 
     /// Starts a turn; see the module docs.
@@ -306,10 +283,14 @@ impl Chat {
         who: &Principal,
         session: SessionId,
         message: NewMessage,
-    ) -> Result<TurnHandle> {
+        idempotency_key: Option<String>,
+    ) -> Result<Sent> {
         let arrived = Instant::now();
         let inner = &self.inner;
-        let limits = &inner.limits;
+        let limits = &inner.settings.limits;
+        if inner.closing.load(Ordering::SeqCst) {
+            return Err(TurnFailure::shutting_down().into());
+        }
         let text = message.text.trim().to_owned();
         if text.is_empty() {
             return Err(ValidationError::new("text", "must not be empty").into());
@@ -322,13 +303,16 @@ impl Chat {
             .into());
         }
         let image_meta = check_images(&message.images, limits)?;
+        let idempotency = idempotency_key
+            .map(|key| key_for(key, session, &message))
+            .transpose()?;
 
         let ctx = inner
             .store
             .turn_context(who, session, limits.history_turns)
             .await
             .map_err(session_error)?;
-        if !ctx.session.status.takes_messages() {
+        if !ctx.session.status.takes_messages() && idempotency.is_none() {
             let status = if ctx.session.status == crate::sessions::SessionStatus::Closed {
                 crate::sessions::SESSION_CLOSED
             } else {
@@ -351,7 +335,7 @@ impl Chat {
         };
 
         let turn_id = TurnId::new();
-        let started = inner
+        let began = inner
             .store
             .begin_turn(
                 who,
@@ -361,16 +345,32 @@ impl Chat {
                     user_message: stored_message(&prompt_message),
                     images: image_meta,
                     task_responses: kept,
+                    lease_ms: duration_ms(inner.settings.lease),
+                    idempotency,
                 },
             )
             .await
             .map_err(session_error)?;
-
-        let (tx, rx) = mpsc::unbounded_channel();
-        let events = Events {
-            tx,
-            next: u64::try_from(started.event_seq).unwrap_or(0) * EVENT_ID_STRIDE,
+        let started = match began {
+            BeginOutcome::Started(started) => started,
+            BeginOutcome::Replay(turn) => {
+                return Ok(Sent::Replay {
+                    session_id: session,
+                    turn,
+                });
+            }
         };
+
+        let stop = CancellationToken::new();
+        inner.running().insert(turn_id, stop.clone());
+        let emit = emit::start(
+            inner.store.clone(),
+            who.account_id,
+            session,
+            turn_id,
+            &inner.tasks,
+        );
+        let (tx, rx) = oneshot::channel();
         let run = TurnRun {
             inner: self.inner.clone(),
             provider,
@@ -381,12 +381,93 @@ impl Chat {
             prompt_message,
             images: message.images,
             arrived,
+            stop,
+            emit,
+            outcome: tx,
         };
-        inner.tasks.spawn(run.run(events));
-        Ok(TurnHandle {
+        inner.tasks.spawn(run.run());
+        Ok(Sent::Started(TurnHandle {
             turn_id,
-            events: rx,
-        })
+            session_id: session,
+            first_event_id: started.first_event_id,
+            outcome: rx,
+        }))
+    }
+}
+
+/// The key with a hash of what it was sent with: the session and the
+/// message, images and task responses included.
+fn key_for(key: String, session: SessionId, m: &NewMessage) -> Result<IdempotencyKey> {
+    let session = session.to_string();
+    let mut parts: Vec<Vec<u8>> = vec![
+        b"send_message".to_vec(),
+        session.into_bytes(),
+        m.text.trim().as_bytes().to_vec(),
+    ];
+    for image in &m.images {
+        parts.push(image.media_type.as_bytes().to_vec());
+        parts.push(Sha256::digest(image.data_base64.as_bytes()).to_vec());
+    }
+    for r in &m.task_responses {
+        parts.push(r.item_id.as_bytes().to_vec());
+        parts.push(r.status.as_str().as_bytes().to_vec());
+        parts.push(r.answer.as_deref().unwrap_or("").as_bytes().to_vec());
+    }
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    crate::sessions::idempotency_key(key, &parts)
+}
+
+/// The instance's background duties, until the service is dropped.
+async fn housekeeping(inner: Weak<Inner>) {
+    let Some(strong) = inner.upgrade() else {
+        return;
+    };
+    let mut control = strong.store.hub().control();
+    let sweep_every = (strong.settings.lease / 2).max(Duration::from_millis(200));
+    drop(strong);
+    let mut sweep = tokio::time::interval(sweep_every);
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            notice = control.recv() => match notice {
+                Ok(n) => {
+                    let Some(inner) = inner.upgrade() else { return };
+                    if let Notice::Stop { turn_id } = &*n
+                        && let Some(token) = inner.running().get(turn_id)
+                    {
+                        token.cancel();
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = sweep.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                match inner.store.expire_leases(now_ms(), LostTurn::LeaseExpired).await {
+                    Ok(lost) if !lost.is_empty() => tracing::warn!(
+                        turns = lost.len(),
+                        "failed turns whose instance stopped renewing them"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not check for abandoned turns"),
+                }
+            }
+            _ = prune.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                let now = now_ms();
+                if let Err(e) = inner
+                    .store
+                    .prune_old(
+                        now - DELTA_RETENTION_MS,
+                        now - EVENT_RETENTION_MS,
+                        now - crate::sessions::IDEMPOTENCY_WINDOW_MS,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not prune old events");
+                }
+            }
+        }
     }
 }
 
@@ -435,300 +516,4 @@ fn check_images(images: &[ImageInput], limits: &ChatLimits) -> Result<Vec<ImageM
             })
         })
         .collect()
-}
-
-/// Numbers and sends a turn's events; a receiver that went away is fine.
-struct Events {
-    tx: mpsc::UnboundedSender<TurnEvent>,
-    next: u64,
-}
-
-impl Events {
-    fn send(&mut self, kind: TurnEventKind) {
-        self.next += 1;
-        let _ = self.tx.send(TurnEvent {
-            id: self.next,
-            kind,
-        });
-    }
-
-    fn parser_event(&mut self, event: markers::EventRef<'_>) {
-        match event {
-            markers::EventRef::Display(text) => self.send(TurnEventKind::Delta {
-                text: text.to_owned(),
-            }),
-            markers::EventRef::Marker(m) => self.marker(m),
-        }
-    }
-
-    fn marker(&mut self, m: markers::MarkerEvent) {
-        let Some(payload) = m.payload else { return };
-        let data = match payload {
-            markers::Payload::Questions(q) => serde_json::to_value(q),
-            markers::Payload::Actions(a) => serde_json::to_value(a),
-            markers::Payload::Fork(f) => serde_json::to_value(f),
-            markers::Payload::Promote(p) => serde_json::to_value(p),
-            markers::Payload::SuggestFix(s) => serde_json::to_value(s),
-            markers::Payload::FixOutcome(o) => serde_json::to_value(o),
-        };
-        if let Ok(data) = data {
-            self.send(TurnEventKind::Marker { kind: m.kind, data });
-        }
-    }
-}
-
-struct TurnRun {
-    inner: Arc<Inner>,
-    provider: Arc<dyn LlmProvider>,
-    who: Principal,
-    turn_id: TurnId,
-    ctx: TurnContext,
-    text: String,
-    prompt_message: String,
-    images: Vec<ImageInput>,
-    arrived: Instant,
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
-}
-
-impl TurnRun {
-    async fn run(self, mut events: Events) {
-        events.send(TurnEventKind::Started {
-            turn_id: self.turn_id,
-        });
-        let inner = self.inner.clone();
-        let mut timings = TurnTimings::default();
-
-        let retrieval_started = Instant::now();
-        let flows = match inner
-            .retriever
-            .search(&self.who, &self.text, inner.limits.retrieval_limit)
-            .await
-        {
-            Ok(flows) => flows,
-            Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "retrieval failed; answering without the knowledge base"
-                );
-                Vec::new()
-            }
-        };
-        timings.retrieval_ms = ms(retrieval_started);
-
-        let request = build_request(
-            &flows,
-            self.ctx.active_fix.as_ref(),
-            &self.ctx.task_lane,
-            &self.ctx.history,
-            self.prompt_message.clone(),
-            self.images.clone(),
-            inner.limits.budget,
-        );
-        let model = Some(self.provider.model().to_owned());
-
-        let provider_started = Instant::now();
-        let mut parser = markers::StreamParser::new();
-        let mut raw = String::new();
-        let mut usage = Usage::default();
-        let mut failure: Option<LlmError> = None;
-        match self.provider.stream(request).await {
-            Err(e) => failure = Some(e),
-            Ok(mut stream) => {
-                let mut done = false;
-                while let Some(item) = stream.next().await {
-                    match item {
-                        Ok(StreamEvent::TextDelta(delta)) => {
-                            if timings.first_token_ms.is_none() {
-                                timings.first_token_ms = Some(ms(provider_started));
-                            }
-                            raw.push_str(&delta);
-                            parser.push_ref(&delta, |e| events.parser_event(e));
-                        }
-                        Ok(StreamEvent::Usage(u)) => usage = u,
-                        Ok(StreamEvent::Done { .. }) => {
-                            done = true;
-                            break;
-                        }
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-                if !done && failure.is_none() {
-                    failure = Some(LlmError::new(
-                        LlmErrorKind::Protocol,
-                        "the stream ended without saying the reply was complete",
-                    ));
-                }
-            }
-        }
-        timings.provider_ms = ms(provider_started);
-
-        let finished = parser.finish();
-        for e in finished.events {
-            match e {
-                markers::Event::Display(text) => events.send(TurnEventKind::Delta { text }),
-                markers::Event::Marker(m) => events.marker(m),
-            }
-        }
-        let parsed = finished.parsed;
-        let reply = ReplyRecord {
-            display: parsed.display.clone(),
-            raw_reply: raw,
-            input_tokens: i64::try_from(usage.total_input_tokens()).unwrap_or(i64::MAX),
-            output_tokens: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
-            model,
-            timings,
-            diagnostics: Vec::new(),
-        };
-
-        let outcome = match failure {
-            Some(e) => Err(self.store_failure(e, reply).await),
-            None => self.store_completed(parsed, reply, flows).await,
-        };
-        events.send(match outcome {
-            Ok(result) => TurnEventKind::Completed(Box::new(result)),
-            Err(failure) => TurnEventKind::Failed(failure),
-        });
-    }
-
-    /// The provider failed: before any text, a failed turn; after some, an
-    /// incomplete one keeping that text. No marker is applied either way.
-    async fn store_failure(&self, e: LlmError, mut reply: ReplyRecord) -> TurnFailure {
-        tracing::warn!(kind = ?e.kind, detail = %e.detail, turn_id = %self.turn_id, "the provider failed a turn");
-        let (status, failure) = if reply.raw_reply.is_empty() {
-            (TurnStatus::Failed, TurnFailure::from_llm(&e, self.turn_id))
-        } else {
-            (
-                TurnStatus::Incomplete,
-                TurnFailure::broken_stream(&e, self.turn_id),
-            )
-        };
-        reply.timings.total_ms = ms(self.arrived);
-        let stored = self
-            .inner
-            .store
-            .end_turn(
-                &self.who,
-                self.ctx.session.id,
-                self.turn_id,
-                status,
-                reply,
-                Some(failure.info()),
-            )
-            .await;
-        match stored {
-            Ok(_) => failure,
-            Err(store_error) => {
-                tracing::error!(error = %store_error, turn_id = %self.turn_id, "could not record a failed turn");
-                TurnFailure::storage(self.turn_id, false)
-            }
-        }
-    }
-
-    async fn store_completed(
-        &self,
-        parsed: markers::Parsed,
-        mut reply: ReplyRecord,
-        flows: Vec<RetrievedFlow>,
-    ) -> std::result::Result<TurnResult, TurnFailure> {
-        let persist_started = Instant::now();
-        let store = &self.inner.store;
-        let slug = match parsed
-            .suggest_fix
-            .as_ref()
-            .and_then(|f| f.script_template_slug.clone())
-        {
-            None => SlugLookup::NoSlug,
-            Some(slug) => match store.script_template_by_slug(&self.who, &slug).await {
-                Ok(Some(template)) => SlugLookup::Found(template.id),
-                Ok(None) => SlugLookup::Unknown(slug),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not look up a script template");
-                    SlugLookup::Unknown(slug)
-                }
-            },
-        };
-        let now = time::OffsetDateTime::now_utc();
-        // Times are filled in as late as they can be; the stored total
-        // covers everything up to the write itself.
-        reply.timings.total_ms = ms(self.arrived);
-        let commit = plan(
-            self.turn_id,
-            PlanInput {
-                ctx: &self.ctx,
-                parsed,
-                reply: reply.clone(),
-                slug,
-                message: &self.text,
-                now,
-            },
-        );
-        let task_lane = commit.task_lane.clone();
-        let fork = commit.fork.clone();
-        let proposal = commit.outcome_proposal.clone();
-        let mut commit = commit;
-        commit.reply.timings.persist_ms = ms(persist_started);
-        commit.reply.timings.total_ms = ms(self.arrived);
-        match store.commit_turn(&self.who, commit).await {
-            Ok(committed) => Ok(TurnResult {
-                turn: committed.turn,
-                session: committed.session,
-                task_lane,
-                fork,
-                facts_added: committed.facts_added,
-                suggested_fix: committed.suggested_fix,
-                outcome_proposal: proposal.map(|(fix_id, p): (FixId, OutcomeProposal)| {
-                    ProposalOut {
-                        fix_id,
-                        outcome: p.outcome,
-                        reason: p.reason,
-                        proposed_at: p.proposed_at,
-                    }
-                }),
-                suggested_flows: flows,
-            }),
-            Err(e) => {
-                tracing::error!(error = %e, turn_id = %self.turn_id, "storing a turn failed; it was rolled back");
-                if let crate::StoreError::Conflict(_) = e {
-                    // Stopped or given up on meanwhile: nothing to keep here.
-                    return Err(TurnFailure {
-                        class: FailureClass::BadGateway,
-                        code: "turn_not_running",
-                        message: session_error(e).to_string(),
-                        turn_id: Some(self.turn_id),
-                        retry_after: None,
-                    });
-                }
-                // Keep the answer with the turn, apply nothing.
-                reply.diagnostics.push(crate::sessions::TurnDiagnostic {
-                    marker: "turn".into(),
-                    reason: "storing what the reply suggested failed; none of it was applied"
-                        .into(),
-                });
-                let failure = TurnFailure::storage(self.turn_id, true);
-                let kept = store
-                    .end_turn(
-                        &self.who,
-                        self.ctx.session.id,
-                        self.turn_id,
-                        TurnStatus::Failed,
-                        reply,
-                        Some(failure.info()),
-                    )
-                    .await;
-                match kept {
-                    Ok(_) => Err(failure),
-                    Err(e) => {
-                        tracing::error!(error = %e, turn_id = %self.turn_id, "could not record the failed turn either");
-                        Err(TurnFailure::storage(self.turn_id, false))
-                    }
-                }
-            }
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::llm::{ChatMessage, ChatRequest, ImageInput};
 use crate::retrieval::RetrievedFlow;
-use crate::sessions::{Fix, HistoryTurn, TaskLane};
+use crate::sessions::{ContextFit, Fact, Fix, HistoryTurn, TaskLane, TurnContext};
 
 /// FlowPilot's system prompt, kept under version control and tested: every
 /// example in it parses cleanly.
@@ -73,9 +73,17 @@ pub fn knowledge_base_section(flows: &[RetrievedFlow], budget: usize) -> String 
     out
 }
 
-/// The "Current fix" and "Current task lane" sections.
-pub fn state_section(active_fix: Option<&Fix>, lane: &TaskLane) -> String {
-    let mut out = String::from("## Current fix\n\n");
+/// The "What we know", "Current fix" and "Current task lane" sections:
+/// always in the prompt in full, however long the session.
+pub fn state_section(facts: &[Fact], active_fix: Option<&Fix>, lane: &TaskLane) -> String {
+    let mut out = String::from("## What we know\n\n");
+    if facts.is_empty() {
+        out.push_str("Nothing established yet.\n");
+    }
+    for fact in facts {
+        let _ = writeln!(out, "- {} ({})", fact.text.trim(), fact.source_type);
+    }
+    out.push_str("\n## Current fix\n\n");
     match active_fix {
         None => out.push_str("None suggested yet.\n"),
         Some(fix) => {
@@ -104,33 +112,142 @@ pub fn state_section(active_fix: Option<&Fix>, lane: &TaskLane) -> String {
     out
 }
 
-/// The whole request.
+/// The model's context window, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct ContextWindow {
+    pub tokens: u32,
+    /// Kept free for the reply.
+    pub reply_tokens: u32,
+}
+
+/// About four characters per token, for English prose and code; images
+/// count as a fixed amount (providers charge roughly this for a screenshot).
+pub fn estimate_tokens(chars: usize) -> u32 {
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
+}
+const IMAGE_TOKENS: u32 = 1_600;
+/// Per message, for the roles and separators around it.
+const MESSAGE_TOKENS: u32 = 4;
+/// How much of one earlier exchange the summary keeps.
+const SUMMARY_USER_CHARS: usize = 160;
+const SUMMARY_REPLY_CHARS: usize = 240;
+
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+fn exchange_tokens(t: &HistoryTurn) -> u32 {
+    estimate_tokens(t.user_message.len() + t.display.len().max(9)) + 2 * MESSAGE_TOKENS
+}
+
+/// Summarises folded exchanges, oldest first, in at most `budget` tokens:
+/// the newest of them are kept when not all fit.
+fn fold_summary(folded: &[&HistoryTurn], budget: u32) -> String {
+    let lines: Vec<String> = folded
+        .iter()
+        .map(|t| {
+            format!(
+                "- Engineer: {} / Assistant: {}",
+                one_line(&t.user_message, SUMMARY_USER_CHARS),
+                one_line(&t.display, SUMMARY_REPLY_CHARS)
+            )
+        })
+        .collect();
+    let mut spent = 0;
+    let keep = lines
+        .iter()
+        .rev()
+        .take_while(|l| {
+            spent += estimate_tokens(l.len() + 1);
+            spent <= budget
+        })
+        .count();
+    let mut out = format!(
+        "(Earlier in this session: {} exchanges, folded into this summary to fit the model's context window. The facts, the current fix and the task lane above are complete.)\n",
+        folded.len()
+    );
+    if keep < lines.len() {
+        let _ = writeln!(
+            out,
+            "- … {} earlier exchanges left out …",
+            lines.len() - keep
+        );
+    }
+    for line in &lines[lines.len() - keep..] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The whole request, fitted into the context window: the system prompt,
+/// the session's state and the flows, as many of the newest earlier turns
+/// as fit (within the history budget too), a summary of the rest, and the
+/// new message.
 pub fn build_request(
     flows: &[RetrievedFlow],
-    active_fix: Option<&Fix>,
-    lane: &TaskLane,
-    history: &[HistoryTurn],
+    ctx: &TurnContext,
     message: String,
     images: Vec<ImageInput>,
     budget: PromptBudget,
-) -> ChatRequest {
+    window: ContextWindow,
+) -> (ChatRequest, ContextFit) {
     let context = format!(
         "{}\n{}",
-        state_section(active_fix, lane),
+        state_section(&ctx.facts, ctx.active_fix.as_ref(), &ctx.task_lane),
         knowledge_base_section(flows, budget.retrieval_chars)
     );
-    // The newest turns that fit the budget, oldest first.
-    let mut spent = 0;
+    let fixed = estimate_tokens(SYSTEM_PROMPT.len() + context.len() + message.len())
+        + IMAGE_TOKENS * u32::try_from(images.len()).unwrap_or(u32::MAX)
+        + MESSAGE_TOKENS;
+    let room = window
+        .tokens
+        .saturating_sub(window.reply_tokens)
+        .saturating_sub(fixed);
+    // Room for the turns in full: all of it when nothing needs folding;
+    // otherwise a fifth is left for the summary.
+    let history = &ctx.history;
+    let all: u32 = history.iter().map(exchange_tokens).sum();
+    let fits_whole = ctx.older.is_empty()
+        && all <= room
+        && history
+            .iter()
+            .map(|t| t.user_message.len() + t.display.len())
+            .sum::<usize>()
+            <= budget.history_chars;
+    let full_room = if fits_whole { room } else { room - room / 5 };
+    let (mut spent_tokens, mut spent_chars) = (0u32, 0usize);
     let keep = history
         .iter()
         .rev()
         .take_while(|t| {
-            spent += t.user_message.len() + t.display.len();
-            spent <= budget.history_chars
+            spent_tokens += exchange_tokens(t);
+            spent_chars += t.user_message.len() + t.display.len();
+            spent_tokens <= full_room && spent_chars <= budget.history_chars
         })
         .count();
-    let mut messages = Vec::with_capacity(keep * 2 + 1);
+    let folded: Vec<&HistoryTurn> = ctx
+        .older
+        .iter()
+        .chain(&history[..history.len() - keep])
+        .collect();
+
+    let mut messages = Vec::with_capacity(keep * 2 + 3);
+    let mut prompt_tokens = fixed;
+    if !folded.is_empty() {
+        let summary = fold_summary(&folded, room.saturating_sub(spent_tokens.min(full_room)));
+        prompt_tokens += estimate_tokens(summary.len()) + 2 * MESSAGE_TOKENS;
+        messages.push(ChatMessage::user(summary));
+        // The conversation must alternate.
+        messages.push(ChatMessage::assistant("Understood."));
+    }
     for turn in &history[history.len() - keep..] {
+        prompt_tokens += exchange_tokens(turn);
         messages.push(ChatMessage::user(turn.user_message.clone()));
         // A reply that was only markers still needs an assistant message
         // for the conversation to alternate.
@@ -144,11 +261,20 @@ pub fn build_request(
     let mut last = ChatMessage::user(message);
     last.images = images;
     messages.push(last);
-    ChatRequest {
-        system: SYSTEM_PROMPT.to_owned(),
-        context: Some(context),
-        messages,
-        max_tokens: None,
-        temperature: None,
-    }
+    let fit = ContextFit {
+        window_tokens: window.tokens,
+        prompt_tokens,
+        kept_turns: u32::try_from(keep).unwrap_or(u32::MAX),
+        folded_turns: u32::try_from(folded.len()).unwrap_or(u32::MAX),
+    };
+    (
+        ChatRequest {
+            system: SYSTEM_PROMPT.to_owned(),
+            context: Some(context),
+            messages,
+            max_tokens: None,
+            temperature: None,
+        },
+        fit,
+    )
 }

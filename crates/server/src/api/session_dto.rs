@@ -378,10 +378,35 @@ pub struct TurnDto {
     /// The FORK the reply carried, as written.
     pub fork: Option<ForkDto>,
     pub error: Option<TurnErrorDto>,
+    /// How the prompt was fitted into the model's context window.
+    pub context: Option<ContextFitDto>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextFitDto {
+    /// The model's context window (the setting), in tokens.
+    pub window_tokens: u32,
+    /// The prompt's estimated size, in tokens.
+    pub prompt_tokens: u32,
+    /// Earlier turns replayed in full.
+    pub kept_turns: u32,
+    /// Earlier turns folded into a summary so the prompt fits the window.
+    pub folded_turns: u32,
+}
+
+impl From<engine::sessions::ContextFit> for ContextFitDto {
+    fn from(c: engine::sessions::ContextFit) -> Self {
+        Self {
+            window_tokens: c.window_tokens,
+            prompt_tokens: c.prompt_tokens,
+            kept_turns: c.kept_turns,
+            folded_turns: c.folded_turns,
+        }
+    }
 }
 
 impl From<Turn> for TurnDto {
@@ -402,6 +427,7 @@ impl From<Turn> for TurnDto {
             task_responses: t.task_responses.into_iter().map(Into::into).collect(),
             fork: t.fork.map(|f| ForkDto::new(f, None)),
             error: t.error.map(Into::into),
+            context: t.context.map(Into::into),
             created_at: t.created_at,
             completed_at: t.completed_at,
         }

@@ -1,19 +1,13 @@
 //! Troubleshooting sessions, their turns, facts and fixes.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use engine::ids::{FactId, FixId, SessionId, TeamId};
 use engine::llm::ImageInput;
 use engine::sessions::{self, PendingResponse, ResponseStatus};
-use engine::turn::{NewMessage, TurnEvent, TurnEventKind};
-use futures::StreamExt as _;
-use serde::Deserialize;
-use serde_json::json;
+use engine::turn::{NewMessage, Sent};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,6 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create, list))
         .routes(routes!(get, update, delete))
         .routes(routes!(send_message))
+        .routes(routes!(stop_turn))
+        .routes(routes!(super::streams::events))
         .routes(routes!(list_turns))
         .routes(routes!(list_facts, add_fact))
         .routes(routes!(edit_fact, delete_fact))
@@ -52,13 +48,31 @@ pub struct CreateSessionBody {
     team_id: Option<Uuid>,
 }
 
+/// The `Idempotency-Key` header, if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|k| Some(k.trim().to_owned())).map_err(|_| {
+            engine::Error::from(engine::ValidationError::new(
+                "Idempotency-Key",
+                "must be visible ASCII characters, e.g. a UUID",
+            ))
+            .into()
+        }),
+    }
+}
+
 /// Opens a session: stores the problem and titles the session from it.
-/// Calls no model; post the first message (with any images) next.
+/// Calls no model; post the first message (with any images) next. With an
+/// `Idempotency-Key` seen in the last 24 hours, answers with the session
+/// that key created instead of a second one.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = CreateSessionBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the same key returns the first session")),
     responses((status = 201, body = SessionEnvelope), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(who): Auth,
+    headers: HeaderMap,
     Json(body): Json<CreateSessionBody>,
 ) -> Result<(StatusCode, Json<SessionEnvelope>)> {
     let session = sessions::create_session(
@@ -66,6 +80,7 @@ pub async fn create(
         &who,
         &body.text,
         body.team_id.map(TeamId::from),
+        idempotency_key(&headers)?,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(session.into())))
@@ -207,10 +222,14 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 
 /// Sends a message and answers with the turn: JSON once it is stored, or,
 /// with `Accept: text/event-stream`, its events as they happen
-/// (`turn.started`, `display.delta`, `marker`, then `turn.completed` or
-/// `turn.failed`). The turn completes and is stored even if the client
-/// goes away.
-#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "sessions", params(("id" = Uuid, Path)),
+/// (`turn.started`, `display.delta`, `marker`, `context.folded`, then
+/// `turn.completed` or `turn.failed`), each with the id `GET …/events`
+/// resumes from. The turn completes and is stored even if the client goes
+/// away. With an `Idempotency-Key` seen in the last 24 hours for the same
+/// message, no new turn starts: the first one's answer comes back (or, while
+/// it still runs, its stream, or its answer once it ends).
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/messages", tag = "sessions",
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "retry safely: the same key never starts a second turn")),
     request_body = MessageBody,
     responses(
         (status = 200, body = TurnResultDto, description = "The stored turn, or an SSE stream of its events"),
@@ -247,52 +266,53 @@ pub async fn send_message(
             .collect(),
         task_responses,
     };
-    let handle = state.chat.send(&who, SessionId::from(id), message).await?;
-    if wants_stream(&headers) {
-        let events = futures::stream::unfold(handle.events, |mut rx| async move {
-            rx.recv().await.map(|event| (event, rx))
-        })
-        .map(sse_event);
-        let mut response = Sse::new(events)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
-            .into_response();
-        stream_headers(response.headers_mut());
-        return Ok(response);
+    let session = SessionId::from(id);
+    let key = idempotency_key(&headers)?;
+    let streaming = wants_stream(&headers);
+    match state.chat.send(&who, session, message, key).await? {
+        Sent::Started(handle) if streaming => {
+            super::streams::turn_stream(&state, who, session, handle.turn_id, handle.first_event_id)
+                .await
+        }
+        Sent::Started(handle) => {
+            let result = handle.outcome().await?;
+            Ok(Json(TurnResultDto::from(result)).into_response())
+        }
+        Sent::Replay { turn, .. } if streaming => {
+            super::streams::turn_stream(&state, who, session, turn.turn_id, turn.first_event_id)
+                .await
+        }
+        Sent::Replay { turn, .. } => {
+            super::streams::turn_answer(&state, who, session, turn.turn_id, turn.first_event_id)
+                .await
+        }
     }
-    let result = handle.outcome().await?;
-    Ok(Json(TurnResultDto::from(result)).into_response())
 }
 
-/// Headers that keep reverse proxies from buffering or caching a stream.
-pub fn stream_headers(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+#[derive(Serialize, ToSchema)]
+pub struct StopAnswer {
+    /// The turn asked to stop; its stream ends with `turn.completed`
+    /// (status `stopped`).
+    turn_id: Uuid,
 }
 
-fn sse_event(event: TurnEvent) -> std::result::Result<Event, Infallible> {
-    let (name, data) = match event.kind {
-        TurnEventKind::Started { turn_id } => ("turn.started", json!({ "turn_id": turn_id })),
-        TurnEventKind::Delta { text } => ("display.delta", json!({ "text": text })),
-        TurnEventKind::Marker { kind, data } => (
-            "marker",
-            json!({ "kind": kind.name().to_ascii_lowercase(), "data": data }),
-        ),
-        TurnEventKind::Completed(result) => (
-            "turn.completed",
-            serde_json::to_value(TurnResultDto::from(*result)).unwrap_or_default(),
-        ),
-        TurnEventKind::Failed(failure) => (
-            "turn.failed",
-            json!({
-                "error": { "code": failure.code, "message": failure.message },
-                "turn_id": failure.turn_id,
-            }),
-        ),
-    };
-    Ok(Event::default()
-        .id(event.id.to_string())
-        .event(name)
-        .data(data.to_string()))
+/// Stops the reply being written, whichever instance writes it: the
+/// provider request is cancelled at once, the text so far is kept as a
+/// `stopped` turn, and none of its markers are applied.
+#[utoipa::path(post, path = "/api/v1/sessions/{id}/stop", tag = "sessions", params(("id" = Uuid, Path)),
+    responses((status = 202, body = StopAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn stop_turn(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> Result<(StatusCode, Json<StopAnswer>)> {
+    let turn = state.chat.stop(&who, SessionId::from(id)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StopAnswer {
+            turn_id: turn.as_uuid(),
+        }),
+    ))
 }
 
 /// The session's turns, oldest first.

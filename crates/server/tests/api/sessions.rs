@@ -20,6 +20,7 @@ crate::on_both!(
     without_a_provider_a_message_gets_503_saying_how_to_configure_one,
     another_users_or_accounts_session_is_not_found_on_every_route,
     team_members_share_the_teams_sessions,
+    images_of_the_wrong_kind_size_or_number_are_refused_before_anything_is_stored,
 );
 
 async fn sessions_are_listed_newest_first_filtered_and_searched(backend: Backend) {
@@ -671,4 +672,33 @@ async fn team_members_share_the_teams_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+async fn images_of_the_wrong_kind_size_or_number_are_refused_before_anything_is_stored(
+    backend: Backend,
+) {
+    let chat = ChatApp::spawn(backend, vec![]).await;
+    let id = chat.new_session("Blue screen after update").await;
+    let gif = "R0lGODlhAQABAAAAACw=";
+    let image = |media_type: &str, data: &str| json!({"media_type": media_type, "data": data});
+    let big = "A".repeat(8 * 1024 * 1024);
+    let cases = [
+        (vec![image("image/bmp", gif)], "image/bmp"),
+        (vec![image("image/gif", "not base64!")], "base64"),
+        (vec![image("image/png", &big)], "MiB"),
+        (vec![image("image/gif", gif); 9], "at most 8"),
+    ];
+    for (images, says) in cases {
+        let (status, body) = chat
+            .send(&id, json!({"text": "see attached", "images": images}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(says), "{says} in {message}");
+    }
+    let (_, turns) = chat
+        .call(Method::GET, &format!("/api/v1/sessions/{id}/turns"), None)
+        .await;
+    assert_eq!(turns["items"], json!([]));
+    assert_eq!(chat.fake.request_count(), 0);
 }

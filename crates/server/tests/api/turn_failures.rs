@@ -336,13 +336,14 @@ async fn a_streamed_turn_that_fails_ends_with_turn_failed(backend: Backend) {
 async fn a_turn_left_running_by_a_stopped_sqlite_instance_is_failed_at_start() {
     let chat = ChatApp::spawn(Backend::Sqlite, vec![Entry::reply("Answer.")]).await;
     let session = chat.new_session("Restart").await;
-    // What a process killed mid-turn leaves behind.
+    // What a process killed mid-turn leaves behind: a running turn whose
+    // lease has not run out yet.
     let mut conn = sqlx::SqliteConnection::connect(&chat.app.db_url)
         .await
         .expect("sqlite");
     sqlx::query(
-        "INSERT INTO turns (id, account_id, session_id, status, user_message, created_at) \
-         SELECT randomblob(16), account_id, id, 'running', 'cut off', created_at FROM sessions",
+        "INSERT INTO turns (id, account_id, session_id, status, user_message, created_at, lease_until_ms) \
+         SELECT randomblob(16), account_id, id, 'running', 'cut off', created_at, 9000000000000000 FROM sessions",
     )
     .execute(&mut conn)
     .await

@@ -5,25 +5,39 @@
 pub(crate) mod rows;
 pub(crate) mod sql;
 
+/// A racing request inserted the same idempotency key first.
+pub(crate) const KEY_TAKEN: &str = "idempotency key taken";
+/// What an idempotency key was used for.
+pub(crate) const CREATE_SCOPE: &str = "create_session";
+pub(crate) const SEND_SCOPE: &str = "send_message";
+/// Earlier turns a prompt's summary can draw on, at most.
+pub(crate) const MAX_OLDER_TURNS: i64 = 2_000;
+
 /// Implements `engine::sessions::SessionStore` for `$store` (see
 /// `shared::impl_store!` for what `$store` must provide).
 macro_rules! impl_sessions_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use ::engine::ids::{FactId, FixId, SessionId, TurnId};
+            use ::engine::events::{ExpiredTurn, NewEvent, StoredEvent};
+            use ::engine::ids::{AccountId, FactId, FixId, SessionId, TurnId};
+            use ::engine::sessions::SessionStore as _;
             use ::engine::sessions::{
-                BeginTurn, Fact, FactPatch, Fix, FixChange, FixDecision, FixOutcome, HistoryTurn,
-                LaneItem, NOT_A_TEAM_MEMBER, NewFact, NewSession, ReplyRecord, SESSION_CLOSED,
-                SESSION_RESOLVED, STALE_STATE, Session, SessionFilter, SessionPatch, SessionView,
-                TURN_RUNNING, Turn, TurnCommit, TurnCommitted, TurnContext, TurnErrorInfo,
-                TurnStarted, TurnStatus,
+                BeginOutcome, BeginTurn, Fact, FactPatch, Fix, FixChange, FixDecision, FixOutcome,
+                HistoryTurn, IDEMPOTENCY_MISMATCH, IDEMPOTENCY_WINDOW_MS, IdempotencyKey, LaneItem,
+                LeaseState, LostTurn, NO_TURN_RUNNING, NOT_A_TEAM_MEMBER, NewFact, NewSession,
+                ReplayedTurn, ReplyRecord, SESSION_CLOSED, SESSION_RESOLVED, STALE_STATE, Session,
+                SessionFilter, SessionPatch, SessionView, TURN_RUNNING, Turn, TurnCommit,
+                TurnCommitted, TurnContext, TurnErrorInfo, TurnStarted, TurnStatus,
             };
+            use ::engine::turn::{TurnFailure, started_event};
             use ::engine::{Principal, StoreError, StoreResult};
             use ::sqlx::types::Json;
             use ::uuid::Uuid;
             use $crate::error::{db_error, unique_or_db_error};
+            use $crate::events::now_ms;
             use $crate::sessions::rows::{self, all};
             use $crate::sessions::sql;
+            use $crate::sessions::{CREATE_SCOPE, KEY_TAKEN, MAX_OLDER_TURNS, SEND_SCOPE};
             use $crate::shared::now;
 
             type Tx = ::sqlx::Transaction<'static, $db>;
@@ -90,6 +104,246 @@ macro_rules! impl_sessions_store {
                     tx.commit().await.map_err(|e| db_error(e, doing))
                 }
 
+                /// Records `session.changed` for a change made in `tx`.
+                async fn changed(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    s: &Session,
+                    kind: &'static str,
+                    id: Uuid,
+                ) -> StoreResult<Vec<StoredEvent>> {
+                    let event = NewEvent::session_changed(s.state_version, kind, id);
+                    Self::append_in_tx(tx, who.account_id, s.id, vec![event]).await
+                }
+
+                /// A key seen before (within the window), if any:
+                /// `Conflict(IDEMPOTENCY_MISMATCH)` when it came with
+                /// another request.
+                async fn find_key(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    key: &IdempotencyKey,
+                    scope: &str,
+                ) -> StoreResult<Option<rows::KeyRow>> {
+                    let not_before = now_ms() - IDEMPOTENCY_WINDOW_MS;
+                    let row = ::sqlx::query_as::<_, rows::KeyRow>(sql::FIND_KEY)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(&key.key)
+                        .bind(not_before)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "looking up an idempotency key"))?;
+                    match row {
+                        Some(r) if r.scope != scope || r.request_hash != key.request_hash => {
+                            Err(StoreError::Conflict(IDEMPOTENCY_MISMATCH))
+                        }
+                        Some(r) => Ok(Some(r)),
+                        None => {
+                            ::sqlx::query(sql::DROP_EXPIRED_KEY)
+                                .bind(who.account_id.as_uuid())
+                                .bind(who.user_id.as_uuid())
+                                .bind(&key.key)
+                                .bind(not_before)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(|e| {
+                                    db_error(e, "forgetting an expired idempotency key")
+                                })?;
+                            Ok(None)
+                        }
+                    }
+                }
+
+                async fn insert_key(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    key: &IdempotencyKey,
+                    scope: &str,
+                    session: SessionId,
+                    turn: Option<TurnId>,
+                ) -> StoreResult<()> {
+                    ::sqlx::query(sql::INSERT_KEY)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(&key.key)
+                        .bind(scope)
+                        .bind(&key.request_hash)
+                        .bind(session.as_uuid())
+                        .bind(turn.map(|t| t.as_uuid()))
+                        .bind(now_ms())
+                        .execute(&mut **tx)
+                        .await
+                        .map(drop)
+                        .map_err(|e| {
+                            unique_or_db_error(e, KEY_TAKEN, "recording an idempotency key")
+                        })
+                }
+
+                /// Fails the running turns of `session` (or of every
+                /// session) whose lease ended before `now_ms`, with a
+                /// `turn.failed` event each.
+                async fn expire_in_tx(
+                    tx: &mut Tx,
+                    session: Option<SessionId>,
+                    now_ms: i64,
+                    why: LostTurn,
+                ) -> StoreResult<(Vec<ExpiredTurn>, Vec<StoredEvent>)> {
+                    let info = TurnFailure::lost(TurnId::new(), why).info();
+                    let expired: Vec<(Uuid, Uuid, Uuid)> = ::sqlx::query_as(sql::EXPIRE_LEASES)
+                        .bind(Json(&info))
+                        .bind(now_ms)
+                        .bind(now())
+                        .bind(session.map(|s| s.as_uuid()))
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "failing abandoned turns"))?;
+                    let mut events = Vec::new();
+                    let mut lost = Vec::with_capacity(expired.len());
+                    for (account, session, turn) in expired {
+                        let turn_id = TurnId::from(turn);
+                        let failure = TurnFailure::lost(turn_id, why);
+                        events.extend(
+                            Self::append_in_tx(
+                                tx,
+                                AccountId::from(account),
+                                SessionId::from(session),
+                                vec![failure.event(turn_id)],
+                            )
+                            .await?,
+                        );
+                        lost.push(ExpiredTurn {
+                            account_id: account.into(),
+                            session_id: session.into(),
+                            turn_id,
+                        });
+                    }
+                    Ok((lost, events))
+                }
+
+                fn replayed(row: rows::KeyRow) -> Option<ReplayedTurn> {
+                    Some(ReplayedTurn {
+                        turn_id: row.turn_id?.into(),
+                        first_event_id: row.first_event_id?,
+                    })
+                }
+
+                async fn begin_turn_once(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                    turn: BeginTurn,
+                ) -> StoreResult<BeginOutcome> {
+                    let mut tx = self.begin_session_write("starting a turn").await?;
+                    if let Some(key) = &turn.idempotency
+                        && let Some(found) = Self::find_key(&mut tx, who, key, SEND_SCOPE).await?
+                    {
+                        Self::commit(tx, "ending a read").await?;
+                        return Self::replayed(found)
+                            .map(BeginOutcome::Replay)
+                            .ok_or(StoreError::NotFound);
+                    }
+                    let at = now();
+                    let now_ms = now_ms();
+                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::BEGIN_TURN_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(at)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "starting a turn"))?;
+                    let Some(row) = row else {
+                        let current = Self::visible_session(&mut *tx, who, id).await?;
+                        return Err(match current.map(|r| r.status) {
+                            None => StoreError::NotFound,
+                            Some(s) if s == "closed" => StoreError::Conflict(SESSION_CLOSED),
+                            Some(_) => StoreError::Conflict(SESSION_RESOLVED),
+                        });
+                    };
+                    let session = row.into_session()?;
+                    // A turn whose instance died frees the session once its
+                    // lease has run out, even before any sweeper gets to it.
+                    let (_, mut events) =
+                        Self::expire_in_tx(&mut tx, Some(id), now_ms, LostTurn::LeaseExpired)
+                            .await?;
+                    let started = Self::append_in_tx(
+                        &mut tx,
+                        who.account_id,
+                        id,
+                        vec![started_event(turn.turn_id)],
+                    )
+                    .await?;
+                    let first_event_id = started.first().map_or(0, |e| e.id);
+                    events.extend(started);
+                    ::sqlx::query(sql::INSERT_RUNNING_TURN)
+                        .bind(turn.turn_id.as_uuid())
+                        .bind(who.account_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(session.active_branch_id.map(|b| b.as_uuid()))
+                        .bind(&turn.user_message)
+                        .bind(Json(&turn.images))
+                        .bind(Json(&turn.task_responses))
+                        .bind(at)
+                        .bind(now_ms.saturating_add(turn.lease_ms))
+                        .bind(first_event_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| unique_or_db_error(e, TURN_RUNNING, "inserting a turn"))?;
+                    if let Some(key) = &turn.idempotency {
+                        Self::insert_key(&mut tx, who, key, SEND_SCOPE, id, Some(turn.turn_id))
+                            .await?;
+                    }
+                    self.commit_and_publish(tx, &events, "committing a new turn")
+                        .await?;
+                    Ok(BeginOutcome::Started(TurnStarted {
+                        session,
+                        first_event_id,
+                    }))
+                }
+
+                async fn create_session_once(
+                    &self,
+                    who: &Principal,
+                    new: &NewSession,
+                ) -> StoreResult<Session> {
+                    let mut tx = self
+                        .begin_session_write("starting to create a session")
+                        .await?;
+                    if let Some(key) = &new.idempotency
+                        && let Some(found) = Self::find_key(&mut tx, who, key, CREATE_SCOPE).await?
+                    {
+                        Self::commit(tx, "ending a read").await?;
+                        return self.get_session(who, found.session_id.into()).await;
+                    }
+                    let id = SessionId::new();
+                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::INSERT_SESSION)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(new.team_id.map(|t| t.as_uuid()))
+                        .bind(&new.title)
+                        .bind(&new.intake)
+                        .bind(now())
+                        .fetch_optional(&mut *tx)
+                        .await;
+                    let session = match row {
+                        Ok(Some(row)) => row.into_session()?,
+                        // The team is set and the caller is not in it.
+                        Ok(None) => return Err(StoreError::Conflict(NOT_A_TEAM_MEMBER)),
+                        // Not a team of this account (the foreign key).
+                        Err(::sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                            return Err(StoreError::NotFound);
+                        }
+                        Err(e) => return Err(db_error(e, "inserting a session")),
+                    };
+                    if let Some(key) = &new.idempotency {
+                        Self::insert_key(&mut tx, who, key, CREATE_SCOPE, id, None).await?;
+                    }
+                    Self::commit(tx, "committing a new session").await?;
+                    Ok(session)
+                }
+
                 async fn fix_for_write(
                     tx: &mut Tx,
                     who: &Principal,
@@ -125,7 +379,9 @@ macro_rules! impl_sessions_store {
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|e| db_error(e, "updating a fix"))?;
-                    Self::commit(tx, "committing a fix update").await?;
+                    let events = Self::changed(&mut tx, who, &session, "fix", row.id).await?;
+                    self.commit_and_publish(tx, &events, "committing a fix update")
+                        .await?;
                     Ok((Fix::try_from(row)?, session))
                 }
             }
@@ -137,25 +393,19 @@ macro_rules! impl_sessions_store {
                     who: &Principal,
                     new: NewSession,
                 ) -> StoreResult<Session> {
-                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::INSERT_SESSION)
-                        .bind(who.account_id.as_uuid())
-                        .bind(who.user_id.as_uuid())
-                        .bind(SessionId::new().as_uuid())
-                        .bind(new.team_id.map(|t| t.as_uuid()))
-                        .bind(&new.title)
-                        .bind(&new.intake)
-                        .bind(now())
-                        .fetch_optional(&self.pool)
-                        .await;
-                    match row {
-                        Ok(Some(row)) => row.into_session(),
-                        // The team is set and the caller is not in it.
-                        Ok(None) => Err(StoreError::Conflict(NOT_A_TEAM_MEMBER)),
-                        // Not a team of this account (the foreign key).
-                        Err(::sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-                            Err(StoreError::NotFound)
+                    match self.create_session_once(who, &new).await {
+                        Err(StoreError::Conflict(KEY_TAKEN)) => {
+                            // A retry raced us with the same key and won:
+                            // answer with its session.
+                            let mut tx = self.begin_session_write("reading a session").await?;
+                            let key = new.idempotency.as_ref().ok_or(StoreError::NotFound)?;
+                            let found = Self::find_key(&mut tx, who, key, CREATE_SCOPE)
+                                .await?
+                                .ok_or(StoreError::NotFound)?;
+                            Self::commit(tx, "ending a read").await?;
+                            self.get_session(who, found.session_id.into()).await
                         }
-                        Err(e) => Err(db_error(e, "inserting a session")),
+                        other => other,
                     }
                 }
 
@@ -251,7 +501,10 @@ macro_rules! impl_sessions_store {
                         Some(row) => row.into_session()?,
                         None => return Err(Self::why_not_updated(&mut tx, who, id).await),
                     };
-                    Self::commit(tx, "committing a session update").await?;
+                    let events =
+                        Self::changed(&mut tx, who, &session, "session", id.as_uuid()).await?;
+                    self.commit_and_publish(tx, &events, "committing a session update")
+                        .await?;
                     Ok(session)
                 }
 
@@ -342,6 +595,31 @@ macro_rules! impl_sessions_store {
                             })
                             .collect();
                     history.reverse();
+                    let mut older: Vec<HistoryTurn> = if history.len() == history_limit as usize {
+                        ::sqlx::query_as::<_, rows::HistoryRow>(sql::OLDER_HISTORY)
+                            .bind(account)
+                            .bind(id.as_uuid())
+                            .bind(i64::from(history_limit))
+                            .bind(MAX_OLDER_TURNS)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| db_error(e, "reading the earlier conversation"))?
+                            .into_iter()
+                            .map(|r| HistoryTurn {
+                                user_message: r.user_message,
+                                display: r.display,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    older.reverse();
+                    let facts = all(::sqlx::query_as::<_, rows::FactRow>(sql::LIST_FACTS)
+                        .bind(account)
+                        .bind(id.as_uuid())
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(|e| db_error(e, "reading facts"))?)?;
                     conn.commit()
                         .await
                         .map_err(|e| db_error(e, "ending a read"))?;
@@ -352,6 +630,8 @@ macro_rules! impl_sessions_store {
                         active_fix,
                         fix_ids,
                         history,
+                        older,
+                        facts,
                     })
                 }
 
@@ -360,41 +640,27 @@ macro_rules! impl_sessions_store {
                     who: &Principal,
                     id: SessionId,
                     turn: BeginTurn,
-                ) -> StoreResult<TurnStarted> {
-                    let mut tx = self.begin_session_write("starting a turn").await?;
-                    let at = now();
-                    let row = ::sqlx::query_as::<_, rows::SessionRow>(sql::BEGIN_TURN_SESSION)
-                        .bind(who.account_id.as_uuid())
-                        .bind(who.user_id.as_uuid())
-                        .bind(id.as_uuid())
-                        .bind(at)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(|e| db_error(e, "starting a turn"))?;
-                    let Some(row) = row else {
-                        let current = Self::visible_session(&mut *tx, who, id).await?;
-                        return Err(match current.map(|r| r.status) {
-                            None => StoreError::NotFound,
-                            Some(s) if s == "closed" => StoreError::Conflict(SESSION_CLOSED),
-                            Some(_) => StoreError::Conflict(SESSION_RESOLVED),
-                        });
-                    };
-                    let event_seq = row.event_seq;
-                    let session = row.into_session()?;
-                    ::sqlx::query(sql::INSERT_RUNNING_TURN)
-                        .bind(turn.turn_id.as_uuid())
-                        .bind(who.account_id.as_uuid())
-                        .bind(id.as_uuid())
-                        .bind(session.active_branch_id.map(|b| b.as_uuid()))
-                        .bind(&turn.user_message)
-                        .bind(Json(&turn.images))
-                        .bind(Json(&turn.task_responses))
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| unique_or_db_error(e, TURN_RUNNING, "inserting a turn"))?;
-                    Self::commit(tx, "committing a new turn").await?;
-                    Ok(TurnStarted { session, event_seq })
+                ) -> StoreResult<BeginOutcome> {
+                    let key = turn.idempotency.clone();
+                    match self.begin_turn_once(who, id, turn).await {
+                        // With a key, losing a race to the same request (its
+                        // turn runs, or its key went in first) is a replay.
+                        Err(StoreError::Conflict(c))
+                            if key.is_some() && (c == KEY_TAKEN || c == TURN_RUNNING) =>
+                        {
+                            let mut tx = self.begin_session_write("reading a turn").await?;
+                            let found = match &key {
+                                Some(k) => Self::find_key(&mut tx, who, k, SEND_SCOPE).await?,
+                                None => None,
+                            };
+                            Self::commit(tx, "ending a read").await?;
+                            match found.and_then(Self::replayed) {
+                                Some(r) => Ok(BeginOutcome::Replay(r)),
+                                None => Err(StoreError::Conflict(c)),
+                            }
+                        }
+                        other => other,
+                    }
                 }
 
                 async fn commit_turn(
@@ -551,14 +817,62 @@ macro_rules! impl_sessions_store {
                     Ok((turn, session))
                 }
 
-                async fn fail_running_turns(&self, error: TurnErrorInfo) -> StoreResult<u64> {
-                    ::sqlx::query(sql::FAIL_RUNNING_TURNS)
-                        .bind(Json(&error))
-                        .bind(now())
-                        .execute(&self.pool)
+                async fn request_stop(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                ) -> StoreResult<TurnId> {
+                    let mut tx = self.begin_session_write("starting to stop a turn").await?;
+                    let turn: Option<Uuid> = ::sqlx::query_scalar(sql::REQUEST_STOP)
+                        .bind(who.account_id.as_uuid())
+                        .bind(who.user_id.as_uuid())
+                        .bind(session.as_uuid())
+                        .fetch_optional(&mut *tx)
                         .await
-                        .map(|r| r.rows_affected())
-                        .map_err(|e| db_error(e, "ending turns left running"))
+                        .map_err(|e| db_error(e, "asking a turn to stop"))?;
+                    let Some(turn) = turn.map(TurnId::from) else {
+                        Self::visible_session(&mut *tx, who, session)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        return Err(StoreError::Conflict(NO_TURN_RUNNING));
+                    };
+                    Self::notify_in_tx(&mut tx, &$crate::events::Wire::stop_payload(turn))
+                        .await
+                        .map_err(|e| db_error(e, "announcing a stop"))?;
+                    Self::commit(tx, "committing a stop").await?;
+                    self.published(::engine::events::Notice::Stop { turn_id: turn });
+                    Ok(turn)
+                }
+
+                async fn renew_lease(
+                    &self,
+                    turn: TurnId,
+                    until_ms: i64,
+                ) -> StoreResult<LeaseState> {
+                    let stop: Option<bool> = ::sqlx::query_scalar(sql::RENEW_LEASE)
+                        .bind(turn.as_uuid())
+                        .bind(until_ms)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|e| db_error(e, "renewing a turn's lease"))?;
+                    Ok(match stop {
+                        Some(stop_requested) => LeaseState::Running { stop_requested },
+                        None => LeaseState::Gone,
+                    })
+                }
+
+                async fn expire_leases(
+                    &self,
+                    now_ms: i64,
+                    why: LostTurn,
+                ) -> StoreResult<Vec<ExpiredTurn>> {
+                    let mut tx = self
+                        .begin_session_write("starting to fail abandoned turns")
+                        .await?;
+                    let (lost, events) = Self::expire_in_tx(&mut tx, None, now_ms, why).await?;
+                    self.commit_and_publish(tx, &events, "committing failed turns")
+                        .await?;
+                    Ok(lost)
                 }
 
                 async fn list_facts(
@@ -580,7 +894,9 @@ macro_rules! impl_sessions_store {
                     let mut tx = self.begin_session_write("starting to add a fact").await?;
                     let s = Self::bump(&mut tx, who, session, expected).await?;
                     let row = Self::insert_fact(&mut tx, who, session, None, fact).await?;
-                    Self::commit(tx, "committing a new fact").await?;
+                    let events = Self::changed(&mut tx, who, &s, "fact", row.id).await?;
+                    self.commit_and_publish(tx, &events, "committing a new fact")
+                        .await?;
                     Ok((Fact::try_from(row)?, s))
                 }
 
@@ -606,7 +922,9 @@ macro_rules! impl_sessions_store {
                         .await
                         .map_err(|e| db_error(e, "editing a fact"))?
                         .ok_or(StoreError::NotFound)?;
-                    Self::commit(tx, "committing a fact edit").await?;
+                    let events = Self::changed(&mut tx, who, &s, "fact", row.id).await?;
+                    self.commit_and_publish(tx, &events, "committing a fact edit")
+                        .await?;
                     Ok((Fact::try_from(row)?, s))
                 }
 
@@ -632,7 +950,9 @@ macro_rules! impl_sessions_store {
                     if deleted == 0 {
                         return Err(StoreError::NotFound);
                     }
-                    Self::commit(tx, "committing a fact deletion").await?;
+                    let events = Self::changed(&mut tx, who, &s, "fact", fact.as_uuid()).await?;
+                    self.commit_and_publish(tx, &events, "committing a fact deletion")
+                        .await?;
                     Ok(s)
                 }
 
@@ -776,6 +1096,7 @@ macro_rules! impl_sessions_store {
                         .bind(fork.map(Json))
                         .bind(task_lane.map(Json))
                         .bind(now())
+                        .bind(reply.context.map(Json))
                         .fetch_optional(&mut **tx)
                         .await
                         .map_err(|e| db_error(e, "storing a turn"))?;

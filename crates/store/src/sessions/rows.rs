@@ -2,9 +2,9 @@
 
 use engine::StoreError;
 use engine::sessions::{
-    Fact, FactSource, Fix, FixDecision, FixOutcome, ForkRecord, ImageMeta, LaneItem, LaneKind,
-    OutcomeProposal, Session, SessionStatus, TaskLane, TaskResponse, Turn, TurnDiagnostic,
-    TurnErrorInfo, TurnStatus, TurnTimings,
+    ContextFit, Fact, FactSource, Fix, FixDecision, FixOutcome, ForkRecord, ImageMeta, LaneItem,
+    LaneKind, OutcomeProposal, Session, SessionStatus, TaskLane, TaskResponse, Turn,
+    TurnDiagnostic, TurnErrorInfo, TurnStatus, TurnTimings,
 };
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -36,7 +36,6 @@ pub(crate) struct SessionRow {
     pub active_branch_id: Option<Uuid>,
     pub state_version: i64,
     pub task_lane: Json<TaskLane>,
-    pub event_seq: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -80,6 +79,7 @@ pub(crate) struct TurnRow {
     pub task_responses: Json<Vec<TaskResponse>>,
     pub fork: Option<Json<ForkRecord>>,
     pub error: Option<Json<TurnErrorInfo>>,
+    pub context: Option<Json<ContextFit>>,
     pub created_at: OffsetDateTime,
     pub completed_at: Option<OffsetDateTime>,
 }
@@ -104,6 +104,7 @@ impl TryFrom<TurnRow> for Turn {
             task_responses: row.task_responses.0,
             fork: row.fork.map(|f| f.0),
             error: row.error.map(|e| e.0),
+            context: row.context.map(|c| c.0),
             created_at: row.created_at,
             completed_at: row.completed_at,
         })
@@ -225,4 +226,14 @@ where
     T: TryFrom<R, Error = StoreError>,
 {
     rows.into_iter().map(T::try_from).collect()
+}
+
+/// An `Idempotency-Key` seen before, with where its turn's events start.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub scope: String,
+    pub request_hash: String,
+    pub session_id: Uuid,
+    pub turn_id: Option<Uuid>,
+    pub first_event_id: Option<i64>,
 }

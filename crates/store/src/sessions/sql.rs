@@ -52,8 +52,6 @@ macro_rules! session_cols {
             $p,
             "task_lane, ",
             $p,
-            "event_seq, ",
-            $p,
             "created_at, ",
             $p,
             "updated_at"
@@ -65,7 +63,7 @@ macro_rules! turn_cols {
     () => {
         "id, session_id, branch_id, status, user_message, display, input_tokens, \
          output_tokens, model, diagnostics, timings, images, task_responses, fork, error, \
-         created_at, completed_at"
+         context, created_at, completed_at"
     };
 }
 
@@ -166,10 +164,10 @@ pub(crate) const DELETE_SESSION: &str = concat!(
     visible!("sessions")
 );
 
-/// Starts a turn: a paused session becomes active; takes the next event
-/// slot. Matches nothing when the session takes no messages. $4 now.
+/// Starts a turn: a paused session becomes active. Matches nothing when
+/// the session takes no messages. $4 now.
 pub(crate) const BEGIN_TURN_SESSION: &str = concat!(
-    "UPDATE sessions SET status = 'active', event_seq = event_seq + 1, ",
+    "UPDATE sessions SET status = 'active', ",
     "state_version = state_version + 1, updated_at = $4 WHERE id = $3 AND ",
     visible!("sessions"),
     " AND status IN ('active', 'paused') RETURNING ",
@@ -177,18 +175,20 @@ pub(crate) const BEGIN_TURN_SESSION: &str = concat!(
 );
 
 /// $1 id, $2 account, $3 session, $4 branch, $5 user message, $6 images,
-/// $7 task responses, $8 now.
+/// $7 task responses, $8 now, $9 lease end (ms), $10 first event id.
 pub(crate) const INSERT_RUNNING_TURN: &str = "\
     INSERT INTO turns (id, account_id, session_id, branch_id, status, user_message, images, \
-    task_responses, created_at) VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)";
+    task_responses, created_at, lease_until_ms, first_event_id) \
+    VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10)";
 
 /// Ends a running turn. $1 account, $2 turn, $3 session, $4 status,
 /// $5 display, $6 raw, $7 input tokens, $8 output tokens, $9 model,
-/// $10 timings, $11 diagnostics, $12 error, $13 fork, $14 task lane, $15 now.
+/// $10 timings, $11 diagnostics, $12 error, $13 fork, $14 task lane, $15 now,
+/// $16 context fit.
 pub(crate) const END_TURN: &str = concat!(
     "UPDATE turns SET status = $4, display = $5, raw_reply = $6, input_tokens = $7, ",
     "output_tokens = $8, model = $9, timings = $10, diagnostics = $11, error = $12, ",
-    "fork = $13, task_lane = $14, completed_at = $15 ",
+    "fork = $13, task_lane = $14, completed_at = $15, context = $16, lease_until_ms = NULL ",
     "WHERE account_id = $1 AND id = $2 AND session_id = $3 AND status = 'running' RETURNING ",
     turn_cols!()
 );
@@ -314,6 +314,64 @@ pub(crate) const DISMISS_PROPOSAL: &str = concat!(
     fix_cols!("")
 );
 
-/// $1 error, $2 now.
-pub(crate) const FAIL_RUNNING_TURNS: &str = "\
-    UPDATE turns SET status = 'failed', error = $1, completed_at = $2 WHERE status = 'running'";
+/// The exchanges before the latest `$3`, newest first, clipped (what
+/// folding summarises), at most `$4`.
+pub(crate) const OLDER_HISTORY: &str = "\
+    SELECT substr(user_message, 1, 400) AS user_message, substr(display, 1, 600) AS display \
+    FROM turns WHERE account_id = $1 AND session_id = $2 \
+    AND status IN ('completed', 'stopped', 'incomplete') ORDER BY id DESC LIMIT $4 OFFSET $3";
+
+/// Fails running turns whose lease ended before $2 (ms): $1 error, $3 now;
+/// $4 the session, or NULL for every session.
+pub(crate) const EXPIRE_LEASES: &str = "\
+    UPDATE turns SET status = 'failed', error = $1, completed_at = $3, lease_until_ms = NULL \
+    WHERE status = 'running' AND (lease_until_ms IS NULL OR lease_until_ms < $2) \
+    AND ($4 IS NULL OR session_id = $4) RETURNING account_id, session_id, id";
+
+/// $1 turn, $2 new lease end (ms).
+pub(crate) const RENEW_LEASE: &str = "\
+    UPDATE turns SET lease_until_ms = $2 WHERE id = $1 AND status = 'running' \
+    RETURNING stop_requested";
+
+/// Marks the running turn of a visible session as asked to stop.
+pub(crate) const REQUEST_STOP: &str = concat!(
+    "UPDATE turns SET stop_requested = TRUE WHERE status = 'running' AND session_id = $3 ",
+    "AND account_id = $1 AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND ",
+    visible!("s"),
+    ") RETURNING id"
+);
+
+/// $1 account, $2 user, $3 key, $4 not before (ms).
+pub(crate) const FIND_KEY: &str = "\
+    SELECT k.scope, k.request_hash, k.session_id, k.turn_id, t.first_event_id \
+    FROM idempotency_keys k LEFT JOIN turns t ON t.id = k.turn_id \
+    WHERE k.account_id = $1 AND k.user_id = $2 AND k.key = $3 AND k.created_ms >= $4";
+
+/// $1 account, $2 user, $3 key, $4 not before (ms): forgets an expired key.
+pub(crate) const DROP_EXPIRED_KEY: &str = "\
+    DELETE FROM idempotency_keys WHERE account_id = $1 AND user_id = $2 AND key = $3 \
+    AND created_ms < $4";
+
+/// $1 account, $2 user, $3 key, $4 scope, $5 hash, $6 session, $7 turn, $8 now (ms).
+pub(crate) const INSERT_KEY: &str = "\
+    INSERT INTO idempotency_keys \
+    (account_id, user_id, key, scope, request_hash, session_id, turn_id, created_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// $1 keys created before (ms).
+pub(crate) const PRUNE_KEYS: &str = "DELETE FROM idempotency_keys WHERE created_ms < $1";
+
+/// A session's events after `$4`, at most `$5`, if the caller can see it.
+pub(crate) const EVENTS_AFTER: &str = concat!(
+    "SELECT e.id, e.session_id, e.turn_id, e.name, e.data FROM session_events e ",
+    "JOIN sessions s ON s.id = e.session_id ",
+    "WHERE e.session_id = $3 AND e.id > $4 AND s.id = $3 AND ",
+    visible!("s"),
+    " ORDER BY e.id LIMIT $5"
+);
+
+/// The id of the session's latest event.
+pub(crate) const LAST_EVENT_ID: &str = concat!(
+    "SELECT s.event_seq FROM sessions s WHERE s.id = $3 AND ",
+    visible!("s")
+);
