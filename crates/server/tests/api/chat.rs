@@ -62,6 +62,24 @@ impl ChatApp {
         Self { app, fake, token }
     }
 
+    /// Another instance on the same database and fake provider (as behind
+    /// a load balancer); this app's token works on it.
+    pub async fn another_instance(&self, extra: &[&str]) -> TestApp {
+        let base = self.fake.base_url();
+        let mut flags = vec![
+            "--llm-provider",
+            "anthropic",
+            "--llm-base-url",
+            base.as_str(),
+            "--llm-api-key",
+            "test-key",
+            "--llm-max-retries",
+            "1",
+        ];
+        flags.extend_from_slice(extra);
+        self.app.spawn_another(&flags).await
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -197,5 +215,110 @@ pub fn system_text(request: &Value) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         _ => String::new(),
+    }
+}
+
+/// One server-sent event: (id, event name, data).
+pub type SseEvent = (String, String, Value);
+
+/// Reads an SSE response event by event, as a browser's EventSource does.
+pub struct SseReader {
+    pub response: reqwest::Response,
+    buf: String,
+    /// Comment lines seen (heartbeats).
+    pub comments: usize,
+}
+
+/// How long a test waits for the next event before failing.
+const EVENT_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl SseReader {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buf: String::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event, or `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                if block.lines().all(|l| l.starts_with(':') || l.is_empty()) {
+                    self.comments += 1;
+                    continue;
+                }
+                return parse_sse(&block).into_iter().next();
+            }
+            let chunk = tokio::time::timeout(EVENT_WAIT, self.response.chunk())
+                .await
+                .expect("an event within the wait")
+                .expect("the stream reads");
+            match chunk {
+                Some(bytes) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                None => return None,
+            }
+        }
+    }
+
+    /// Events until (and with) the first named `name`.
+    pub async fn until(&mut self, name: &str) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next().await {
+            let last = e.1 == name;
+            out.push(e);
+            if last {
+                return out;
+            }
+        }
+        panic!("the stream ended before {name}: {out:?}");
+    }
+}
+
+/// The display text that `display.delta` events carry, concatenated.
+pub fn deltas(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|(_, name, _)| name == "display.delta")
+        .map(|(_, _, d)| d["text"].as_str().expect("delta text"))
+        .collect()
+}
+
+impl ChatApp {
+    /// Starts a streamed send; `key` is an `Idempotency-Key`.
+    pub async fn stream_send(&self, session: &str, body: Value, key: Option<&str>) -> SseReader {
+        let mut request = self
+            .app
+            .client
+            .post(
+                self.app
+                    .url(&format!("/api/v1/sessions/{session}/messages")),
+            )
+            .bearer_auth(&self.token)
+            .header("accept", "text/event-stream")
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        SseReader::new(response)
+    }
+
+    /// Opens `GET …/events` on `app` (this server or another instance),
+    /// resuming after `last` when given.
+    pub async fn events_on(&self, app: &TestApp, session: &str, last: Option<&str>) -> SseReader {
+        let mut request = app
+            .client
+            .get(app.url(&format!("/api/v1/sessions/{session}/events")))
+            .bearer_auth(&self.token);
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        let response = request.send().await.expect("request sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        SseReader::new(response)
     }
 }

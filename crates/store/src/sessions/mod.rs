@@ -673,6 +673,22 @@ macro_rules! impl_sessions_store {
                     let turn_id = c.turn_id.as_uuid();
                     let at = now();
                     let mut tx = self.begin_session_write("starting to store a turn").await?;
+                    // The session's row first, as in every transaction that
+                    // touches a session, so that PostgreSQL writers queue on
+                    // it instead of deadlocking on the rows behind it.
+                    let session = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
+                        .bind(account)
+                        .bind(session_id)
+                        .bind(c.reply.input_tokens)
+                        .bind(c.reply.output_tokens)
+                        .bind(1_i64)
+                        .bind(Some(Json(&c.task_lane)))
+                        .bind(c.problem_summary.clone())
+                        .bind(at)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(|e| db_error(e, "updating the session after a turn"))?
+                        .into_session()?;
                     let turn = Self::end_turn_row(
                         &mut tx,
                         who,
@@ -755,19 +771,6 @@ macro_rules! impl_sessions_store {
                             .await
                             .map_err(|e| db_error(e, "recording an outcome proposal"))?;
                     }
-                    let session = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
-                        .bind(account)
-                        .bind(session_id)
-                        .bind(c.reply.input_tokens)
-                        .bind(c.reply.output_tokens)
-                        .bind(1_i64)
-                        .bind(Some(Json(&c.task_lane)))
-                        .bind(c.problem_summary)
-                        .bind(at)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(|e| db_error(e, "updating the session after a turn"))?
-                        .into_session()?;
                     Self::commit(tx, "committing a turn").await?;
                     Ok(TurnCommitted {
                         turn,
@@ -787,20 +790,9 @@ macro_rules! impl_sessions_store {
                     error: Option<TurnErrorInfo>,
                 ) -> StoreResult<(Turn, Session)> {
                     let mut tx = self.begin_session_write("starting to end a turn").await?;
-                    let turn = Self::end_turn_row(
-                        &mut tx,
-                        who,
-                        session,
-                        turn,
-                        status,
-                        &reply,
-                        error.as_ref(),
-                        None,
-                        None,
-                    )
-                    .await?;
-                    // Tokens were paid for even when the turn broke.
-                    let session = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
+                    // Tokens were paid for even when the turn broke. The session row
+                    // first: see `commit_turn`.
+                    let after = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
                         .bind(who.account_id.as_uuid())
                         .bind(session.as_uuid())
                         .bind(reply.input_tokens)
@@ -813,8 +805,20 @@ macro_rules! impl_sessions_store {
                         .await
                         .map_err(|e| db_error(e, "updating the session after a turn"))?
                         .into_session()?;
+                    let turn = Self::end_turn_row(
+                        &mut tx,
+                        who,
+                        session,
+                        turn,
+                        status,
+                        &reply,
+                        error.as_ref(),
+                        None,
+                        None,
+                    )
+                    .await?;
                     Self::commit(tx, "committing the end of a turn").await?;
-                    Ok((turn, session))
+                    Ok((turn, after))
                 }
 
                 async fn request_stop(
@@ -866,12 +870,29 @@ macro_rules! impl_sessions_store {
                     now_ms: i64,
                     why: LostTurn,
                 ) -> StoreResult<Vec<ExpiredTurn>> {
-                    let mut tx = self
-                        .begin_session_write("starting to fail abandoned turns")
-                        .await?;
-                    let (lost, events) = Self::expire_in_tx(&mut tx, None, now_ms, why).await?;
-                    self.commit_and_publish(tx, &events, "committing failed turns")
-                        .await?;
+                    let sessions: Vec<Uuid> =
+                        ::sqlx::query_scalar(sql::SESSIONS_WITH_EXPIRED_TURNS)
+                            .bind(now_ms)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(|e| db_error(e, "finding abandoned turns"))?;
+                    let mut lost = Vec::new();
+                    // One transaction per session, its row locked first.
+                    for session in sessions {
+                        let mut tx = self
+                            .begin_session_write("starting to fail abandoned turns")
+                            .await?;
+                        ::sqlx::query(sql::LOCK_SESSION)
+                            .bind(session)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, "locking a session"))?;
+                        let (ended, events) =
+                            Self::expire_in_tx(&mut tx, Some(session.into()), now_ms, why).await?;
+                        self.commit_and_publish(tx, &events, "committing failed turns")
+                            .await?;
+                        lost.extend(ended);
+                    }
                     Ok(lost)
                 }
 

@@ -328,6 +328,14 @@ pub(crate) const EXPIRE_LEASES: &str = "\
     WHERE status = 'running' AND (lease_until_ms IS NULL OR lease_until_ms < $2) \
     AND ($4 IS NULL OR session_id = $4) RETURNING account_id, session_id, id";
 
+/// Sessions with a running turn whose lease ended before $1 (ms).
+pub(crate) const SESSIONS_WITH_EXPIRED_TURNS: &str = "\
+    SELECT DISTINCT session_id FROM turns WHERE status = 'running' \
+    AND (lease_until_ms IS NULL OR lease_until_ms < $1)";
+
+/// Takes the session's row lock (PostgreSQL) without changing it.
+pub(crate) const LOCK_SESSION: &str = "UPDATE sessions SET event_seq = event_seq WHERE id = $1";
+
 /// $1 turn, $2 new lease end (ms).
 pub(crate) const RENEW_LEASE: &str = "\
     UPDATE turns SET lease_until_ms = $2 WHERE id = $1 AND status = 'running' \
