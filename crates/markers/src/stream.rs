@@ -62,29 +62,50 @@ pub struct Finished {
     pub parsed: Parsed,
 }
 
-/// Whether `b` holds a `[`: eight bytes at a time, cheaper than a `memchr`
-/// call on the short chunks a stream delivers.
+/// Whether `b` holds a `[`: a word at a time, cheaper than a `memchr`
+/// call on the short chunks a stream delivers. Words may overlap (a 16-byte
+/// chunk is two loads, a 12-byte one two overlapping loads), so there is no
+/// byte-by-byte tail.
 #[inline]
 fn has_bracket(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
+    #[inline]
+    fn word(w: &[u8]) -> u64 {
         let mut a = [0u8; 8];
-        a.copy_from_slice(w);
-        let v = u64::from_le_bytes(a) ^ (ONES * u64::from(b'['));
-        // A zero byte in `v` is a `[` in `w`.
-        if v.wrapping_sub(ONES) & !v & HIGHS != 0 {
+        a.copy_from_slice(&w[..8]);
+        u64::from_le_bytes(a)
+    }
+    // A zero byte in `w ^ [[[[[[[[` is a `[` in `w`.
+    #[inline]
+    fn zero_byte(w: u64) -> bool {
+        let v = w ^ (ONES * u64::from(b'['));
+        v.wrapping_sub(ONES) & !v & HIGHS != 0
+    }
+    let n = b.len();
+    if n < 8 {
+        return b.contains(&b'[');
+    }
+    let mut at = 0;
+    while at + 16 <= n {
+        if zero_byte(word(&b[at..])) || zero_byte(word(&b[at + 8..])) {
             return true;
         }
+        at += 16;
     }
-    words.remainder().contains(&b'[')
+    if at == n {
+        return false;
+    }
+    // 1..=15 bytes left: the last 8 and, if more, the 8 before them.
+    zero_byte(word(&b[n - 8..])) || (n - at > 8 && zero_byte(word(&b[at..])))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum State {
     Prose,
-    Block { kind: MarkerKind, body: String },
+    /// Inside a block of this kind; its body so far is in
+    /// [`StreamParser::body`].
+    Block(MarkerKind),
 }
 
 /// Incremental parser; see the module docs. Feed chunks with
@@ -98,7 +119,13 @@ pub struct StreamParser {
     /// A partial tag at the end of the prose seen so far: starts with `[`,
     /// shorter than [`MAX_TAG_LEN`].
     carry: String,
-    /// All display text so far; `display[released..]` is not yet sent.
+    /// The open block's body so far. Kept across blocks so its buffer is
+    /// allocated once per stream, not once per block.
+    body: String,
+    /// All display text so far, followed by the whitespace [`Seams`] holds
+    /// (`seams.held()` bytes). `finish()` needs the whole display, and
+    /// keeping the held whitespace in place means prose that follows it
+    /// costs no extra copy. `display[..released]` has been sent.
     display: String,
     released: usize,
 }
@@ -116,6 +143,7 @@ impl StreamParser {
             collector: Collector::default(),
             seams: Seams::default(),
             carry: String::new(),
+            body: String::new(),
             display: String::new(),
             released: 0,
         }
@@ -142,13 +170,14 @@ impl StreamParser {
     pub fn push_ref(&mut self, chunk: &str, mut sink: impl FnMut(EventRef<'_>)) {
         // Fast path, the common case for small chunks of prose: no tag can
         // start or end in the chunk, nothing is carried and no seam is open,
-        // so it is display text as it stands except for trailing whitespace,
-        // which is held as usual.
+        // so the chunk is display text as it stands. It is copied once, and
+        // its trailing whitespace, held as always, is simply not sent yet.
         if let State::Prose = self.state
             && self.carry.is_empty()
+            && self.seams.plain()
             && !has_bracket(chunk.as_bytes())
-            && self.seams.text_plain(chunk, &mut self.display)
         {
+            self.seams.append(chunk, &mut self.display);
             self.flush(&mut sink);
             return;
         }
@@ -160,7 +189,7 @@ impl StreamParser {
         while !rest.is_empty() {
             rest = match self.state {
                 State::Prose => self.prose(rest, sink),
-                State::Block { .. } => self.block(rest, sink),
+                State::Block(kind) => self.block(kind, rest, sink),
             };
         }
         self.flush(sink);
@@ -175,23 +204,28 @@ impl StreamParser {
             let carry = std::mem::take(&mut self.carry);
             self.seams.text(&carry, &mut self.display);
         }
-        if let State::Block { kind, .. } = self.state {
+        if let State::Block(kind) = self.state {
             self.flush(&mut sink);
             sink(EventRef::Marker(self.collector.unterminated(kind)));
         }
         self.flush(&mut sink);
+        // Only the held trailing whitespace is left unsent, and it is trimmed.
+        self.seams.end(&mut self.display);
         Finished {
             events,
             parsed: self.collector.finish(self.display),
         }
     }
 
-    /// Send the display text released since the last flush, if any.
+    /// Send the display text that became final since the last flush, if any.
     #[inline]
     fn flush(&mut self, sink: &mut impl FnMut(EventRef<'_>)) {
-        if self.display.len() > self.released {
-            sink(EventRef::Display(&self.display[self.released..]));
-            self.released = self.display.len();
+        // Held whitespace ends the display and is whole characters, so `end`
+        // is a char boundary.
+        let end = self.display.len() - self.seams.held();
+        if end > self.released {
+            sink(EventRef::Display(&self.display[self.released..end]));
+            self.released = end;
         }
     }
 
@@ -203,15 +237,13 @@ impl StreamParser {
 
     /// A complete tag was read in prose.
     fn tag(&mut self, kind: MarkerKind, closing: bool, sink: &mut impl FnMut(EventRef<'_>)) {
-        self.seams.removed();
+        self.seams.removed(&mut self.display);
         if closing {
             let ev = self.collector.stray(kind);
             self.marker(ev, sink);
         } else {
-            self.state = State::Block {
-                kind,
-                body: String::new(),
-            };
+            // `body` was emptied when the previous block closed.
+            self.state = State::Block(kind);
         }
     }
 
@@ -270,22 +302,28 @@ impl StreamParser {
 
     /// Consume block content from `rest` up to and including the closing
     /// tag; returns what is left.
-    fn block<'a>(&mut self, rest: &'a str, sink: &mut impl FnMut(EventRef<'_>)) -> &'a str {
-        let State::Block { kind, body } = &mut self.state else {
-            return rest;
-        };
-        let kind = *kind;
+    fn block<'a>(
+        &mut self,
+        kind: MarkerKind,
+        rest: &'a str,
+        sink: &mut impl FnMut(EventRef<'_>),
+    ) -> &'a str {
         let close = kind.closing_tag().as_bytes();
         let b = rest.as_bytes();
+        let body = &mut self.body;
         // The closing tag may straddle the previous chunk and this one: look
-        // at the last len-1 body bytes joined with the first len-1 new ones.
-        // Anything further back was searched already.
+        // at the last len-1 body bytes joined with the first len-1 new ones,
+        // which can only matter if those body bytes hold a `[`. Anything
+        // further back was searched already.
         let mut found: Option<(usize, usize)> = None; // (body length kept, bytes of rest consumed)
-        if !body.is_empty() {
+        let tail = body.len().min(close.len() - 1);
+        let tail_bytes = &body.as_bytes()[body.len() - tail..];
+        if let Some(s) = memchr(b'[', tail_bytes) {
             let mut buf = [0u8; 2 * MAX_TAG_LEN];
-            let tail = body.len().min(close.len() - 1);
+            let tail_bytes = &tail_bytes[s..];
+            let tail = tail_bytes.len();
             let head = b.len().min(close.len() - 1);
-            buf[..tail].copy_from_slice(&body.as_bytes()[body.len() - tail..]);
+            buf[..tail].copy_from_slice(tail_bytes);
             buf[tail..tail + head].copy_from_slice(&b[..head]);
             if let Some(p) = find_tag(&buf[..tail + head], close)
                 && p < tail
@@ -305,9 +343,9 @@ impl StreamParser {
         };
         // `keep` is at a `[`, hence a char boundary.
         body.truncate(keep);
-        let body = std::mem::take(body);
         self.state = State::Prose;
-        let ev = self.collector.block(kind, &body);
+        let ev = self.collector.block(kind, &self.body);
+        self.body.clear();
         self.marker(ev, sink);
         &rest[consumed..]
     }
