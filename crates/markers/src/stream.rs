@@ -128,6 +128,12 @@ pub struct StreamParser {
     /// costs no extra copy. `display[..released]` has been sent.
     display: String,
     released: usize,
+    /// In prose with no partial tag carried and no seam open, i.e. a chunk
+    /// without `[` is display text as it stands. What the fast path of
+    /// [`push_ref`](Self::push_ref) checks; one flag instead of three tests
+    /// per push, kept up to date by the slow path (the only one that can
+    /// change any of them).
+    plain: bool,
 }
 
 impl Default for StreamParser {
@@ -146,6 +152,8 @@ impl StreamParser {
             body: String::new(),
             display: String::new(),
             released: 0,
+            // Nothing is shown yet, so leading whitespace must be trimmed.
+            plain: false,
         }
     }
 
@@ -172,11 +180,10 @@ impl StreamParser {
         // start or end in the chunk, nothing is carried and no seam is open,
         // so the chunk is display text as it stands. It is copied once, and
         // its trailing whitespace, held as always, is simply not sent yet.
-        if let State::Prose = self.state
-            && self.carry.is_empty()
-            && self.seams.plain()
-            && !has_bracket(chunk.as_bytes())
-        {
+        if self.plain && !has_bracket(chunk.as_bytes()) {
+            debug_assert!(
+                matches!(self.state, State::Prose) && self.carry.is_empty() && self.seams.plain()
+            );
             self.seams.append(chunk, &mut self.display);
             self.flush(&mut sink);
             return;
@@ -192,6 +199,8 @@ impl StreamParser {
                 State::Block(kind) => self.block(kind, rest, sink),
             };
         }
+        self.plain =
+            matches!(self.state, State::Prose) && self.carry.is_empty() && self.seams.plain();
         self.flush(sink);
     }
 
@@ -318,7 +327,11 @@ impl StreamParser {
         let mut found: Option<(usize, usize)> = None; // (body length kept, bytes of rest consumed)
         let tail = body.len().min(close.len() - 1);
         let tail_bytes = &body.as_bytes()[body.len() - tail..];
-        if let Some(s) = memchr(b'[', tail_bytes) {
+        // These searches run on every chunk of a block: a few word tests,
+        // and `find_tag` (a `memchr` call) only where a `[` was seen.
+        if has_bracket(tail_bytes)
+            && let Some(s) = tail_bytes.iter().position(|&c| c == b'[')
+        {
             let mut buf = [0u8; 2 * MAX_TAG_LEN];
             let tail_bytes = &tail_bytes[s..];
             let tail = tail_bytes.len();
@@ -332,6 +345,7 @@ impl StreamParser {
             }
         }
         if found.is_none()
+            && has_bracket(b)
             && let Some(k) = find_tag(b, close)
         {
             body.push_str(&rest[..k]);
