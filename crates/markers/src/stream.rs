@@ -5,8 +5,9 @@
 //! What is held back, and why:
 //! * in prose, a trailing `[…` that is still a proper prefix of some tag
 //!   (at most 13 bytes) — releasing it could leak part of a tag;
-//! * whitespace after the last non-whitespace prose (inside [`Seams`]) — it may
-//!   turn out to be part of a seam, or trailing and trimmed;
+//! * whitespace after the last non-whitespace prose (already at the end of
+//!   the parser's display buffer, its length counted by [`Seams`], but not
+//!   sent) — it may turn out to be part of a seam, or trailing and trimmed;
 //! * inside a block, its body until the closing tag arrives.
 //!
 //! Everything else goes out in the same `push`. Each push looks only at the new
