@@ -113,6 +113,17 @@ impl Seams {
     #[inline]
     pub(crate) fn append(&mut self, s: &str, out: &mut String) {
         out.push_str(s);
+        self.appended(s);
+    }
+
+    /// What [`append`](Self::append) does besides writing `s`, for a caller
+    /// that places the text itself (the streaming parser when its caller
+    /// keeps the display): counts `s` as following the output so far and
+    /// returns the length of its final part, `s` without its trailing
+    /// whitespace. When that is 0 the held run grew by `s`; otherwise the
+    /// earlier held run is final and `s[returned..]` is all that is held.
+    #[inline]
+    pub(crate) fn appended(&mut self, s: &str) -> usize {
         let core = trim_end_len(s);
         // Whitespace only: the held run grows; otherwise the earlier held
         // run is now followed by prose, so final, and only this tail is held.
@@ -121,6 +132,7 @@ impl Seams {
         } else {
             s.len() - core
         };
+        core
     }
 
     /// A block (or stray closing tag) was removed at this point.

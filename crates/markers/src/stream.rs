@@ -101,6 +101,19 @@ fn has_bracket(b: &[u8]) -> bool {
     zero_byte(word(&b[n - 8..])) || (n - at > 8 && zero_byte(word(&b[at..])))
 }
 
+/// `out.push_str(s)` for the held whitespace, usually a single space or
+/// newline: that byte is pushed directly rather than through a `memcpy`
+/// call.
+#[inline]
+fn push_short(out: &mut String, s: &str) {
+    // A one-byte `str` is one ASCII character.
+    if let [b] = s.as_bytes() {
+        out.push(char::from(*b));
+    } else {
+        out.push_str(s);
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Prose,
@@ -110,10 +123,19 @@ enum State {
 }
 
 /// Incremental parser; see the module docs. Feed chunks with
-/// [`push`](Self::push) (or [`push_with`](Self::push_with)), then call
-/// [`finish`](Self::finish).
+/// [`push`](Self::push) (or [`push_with`](Self::push_with) /
+/// [`push_ref`](Self::push_ref)), then call [`finish`](Self::finish).
+///
+/// `StreamParser` (that is, `StreamParser<true>`) keeps its own copy of the
+/// display so that `finish()` can return it in [`Parsed::display`]. A
+/// caller that keeps every display delta anyway can spare the parser that
+/// copy: [`StreamParser::caller_keeps_display`] gives a
+/// [`CallerDisplayParser`] (`StreamParser<false>`), which pushes exactly
+/// the same way and emits exactly the same events, but has no `finish()`;
+/// it ends with [`finish_with_display`](CallerDisplayParser::finish_with_display),
+/// which takes the caller's concatenated deltas.
 #[derive(Debug)]
-pub struct StreamParser {
+pub struct StreamParser<const KEEPS_DISPLAY: bool = true> {
     state: State,
     collector: Collector,
     seams: Seams,
@@ -123,10 +145,15 @@ pub struct StreamParser {
     /// The open block's body so far. Kept across blocks so its buffer is
     /// allocated once per stream, not once per block.
     body: String,
-    /// All display text so far, followed by the whitespace [`Seams`] holds
-    /// (`seams.held()` bytes). `finish()` needs the whole display, and
-    /// keeping the held whitespace in place means prose that follows it
-    /// costs no extra copy. `display[..released]` has been sent.
+    /// With `KEEPS_DISPLAY`: all display text so far, followed by the
+    /// whitespace [`Seams`] holds (`seams.held()` bytes). `finish()` needs
+    /// the whole display, and keeping the held whitespace in place means
+    /// prose that follows it costs no extra copy. `display[..released]` has
+    /// been sent.
+    ///
+    /// Without: only what has not been sent. Between pushes that is exactly
+    /// the held whitespace, and `released` is 0; within a push the slow path
+    /// writes here as above and [`flush`](Self::flush) drops what it sent.
     display: String,
     released: usize,
     /// In prose with no partial tag carried and no seam open, i.e. a chunk
@@ -135,7 +162,16 @@ pub struct StreamParser {
     /// per push, kept up to date by the slow path (the only one that can
     /// change any of them).
     plain: bool,
+    /// Debug builds only, without `KEEPS_DISPLAY`: every display delta sent
+    /// so far, to check what the caller hands to `finish_with_display`.
+    #[cfg(debug_assertions)]
+    sent: String,
 }
+
+/// A [`StreamParser`] for a caller that keeps the display itself; made by
+/// [`StreamParser::caller_keeps_display`], ended by
+/// [`finish_with_display`](Self::finish_with_display).
+pub type CallerDisplayParser = StreamParser<false>;
 
 impl Default for StreamParser {
     fn default() -> Self {
@@ -145,6 +181,70 @@ impl Default for StreamParser {
 
 impl StreamParser {
     pub fn new() -> Self {
+        Self::start()
+    }
+
+    /// A parser for a caller that keeps every display delta it is given
+    /// (appends them to its own transcript, say): it does not keep a copy
+    /// of the display itself, so a chunk of plain prose is not copied at
+    /// all, only handed on. Pushes as [`StreamParser::new`]'s does and
+    /// emits the same events; see
+    /// [`finish_with_display`](CallerDisplayParser::finish_with_display)
+    /// for what the caller must keep.
+    pub fn caller_keeps_display() -> CallerDisplayParser {
+        StreamParser::start()
+    }
+
+    /// End of input. A held partial tag is prose after all; an open block is
+    /// unterminated.
+    pub fn finish(mut self) -> Finished {
+        let events = self.end();
+        Finished {
+            events,
+            parsed: self.collector.finish(self.display),
+        }
+    }
+}
+
+impl CallerDisplayParser {
+    /// End of input, as [`StreamParser::finish`], given the display the
+    /// caller kept. Returns exactly what `finish()` would: the last events
+    /// and, in `parsed`, the same value [`crate::parse`] returns for the
+    /// whole reply. `parsed.display` is `display` itself, with the display
+    /// text of the returned events appended.
+    ///
+    /// **Contract:** `display` must be the concatenation, in order, of the
+    /// text of every display delta this parser's pushes emitted
+    /// ([`EventRef::Display`] / [`Event::Display`]), nothing left out or
+    /// added; the deltas in the returned `events` are not in it yet (they
+    /// are appended here, so the caller forwards them as usual, but need not
+    /// add them to `display` first). Debug builds check this and panic on a
+    /// mismatch; release builds trust it, and a wrong `display` gives a
+    /// wrong `parsed.display` (payloads and diagnostics are unaffected).
+    pub fn finish_with_display(mut self, mut display: String) -> Finished {
+        #[cfg(debug_assertions)]
+        assert!(
+            display == self.sent,
+            "finish_with_display: `display` ({} bytes) is not the concatenation \
+             of the display deltas sent ({} bytes)",
+            display.len(),
+            self.sent.len()
+        );
+        let events = self.end();
+        for e in &events {
+            if let Event::Display(d) = e {
+                display.push_str(d);
+            }
+        }
+        Finished {
+            events,
+            parsed: self.collector.finish(display),
+        }
+    }
+}
+
+impl<const KEEPS_DISPLAY: bool> StreamParser<KEEPS_DISPLAY> {
+    fn start() -> Self {
         StreamParser {
             state: State::Prose,
             collector: Collector::default(),
@@ -155,6 +255,8 @@ impl StreamParser {
             released: 0,
             // Nothing is shown yet, so leading whitespace must be trimmed.
             plain: false,
+            #[cfg(debug_assertions)]
+            sent: String::new(),
         }
     }
 
@@ -173,23 +275,57 @@ impl StreamParser {
     }
 
     /// As [`push_with`](Self::push_with), but display deltas are borrowed
-    /// from the parser (valid only during the call to `sink`): no allocation
-    /// per push for display text. Same events, same order.
+    /// (valid only during the call to `sink`): no allocation per push for
+    /// display text. Same events, same order.
     #[inline]
     pub fn push_ref(&mut self, chunk: &str, mut sink: impl FnMut(EventRef<'_>)) {
         // Fast path, the common case for small chunks of prose: no tag can
         // start or end in the chunk, nothing is carried and no seam is open,
-        // so the chunk is display text as it stands. It is copied once, and
-        // its trailing whitespace, held as always, is simply not sent yet.
+        // so the chunk is display text as it stands, its trailing whitespace
+        // held as always.
         if self.plain && !has_bracket(chunk.as_bytes()) {
             debug_assert!(
                 matches!(self.state, State::Prose) && self.carry.is_empty() && self.seams.plain()
             );
-            self.seams.append(chunk, &mut self.display);
-            self.flush(&mut sink);
+            if KEEPS_DISPLAY {
+                // Copied once, into the display; the held whitespace is
+                // simply not sent yet.
+                self.seams.append(chunk, &mut self.display);
+                self.flush(&mut sink);
+            } else {
+                self.forward(chunk, &mut sink);
+            }
             return;
         }
         self.push_slow(chunk, &mut sink);
+    }
+
+    /// The fast path without `KEEPS_DISPLAY`: `display` holds only the held
+    /// whitespace. Unless that is non-empty (the previous chunk ended in
+    /// whitespace), the chunk's final part is sent straight from the chunk,
+    /// not copied at all; only its trailing whitespace is kept.
+    #[inline]
+    fn forward(&mut self, chunk: &str, sink: &mut impl FnMut(EventRef<'_>)) {
+        debug_assert!(self.released == 0 && self.display.len() == self.seams.held());
+        let core = self.seams.appended(chunk);
+        if core == 0 {
+            push_short(&mut self.display, chunk);
+            return;
+        }
+        // One call site for `sink`, so the compiler can inline it here.
+        let d = if self.display.is_empty() {
+            &chunk[..core]
+        } else {
+            self.display.push_str(&chunk[..core]);
+            self.display.as_str()
+        };
+        sink(EventRef::Display(d));
+        #[cfg(debug_assertions)]
+        self.sent.push_str(d);
+        self.display.clear();
+        if core < chunk.len() {
+            push_short(&mut self.display, &chunk[core..]);
+        }
     }
 
     fn push_slow(&mut self, chunk: &str, sink: &mut impl FnMut(EventRef<'_>)) {
@@ -205,9 +341,10 @@ impl StreamParser {
         self.flush(sink);
     }
 
-    /// End of input. A held partial tag is prose after all; an open block is
-    /// unterminated.
-    pub fn finish(mut self) -> Finished {
+    /// The end of input for both kinds of parser: a held partial tag is
+    /// prose after all; an open block is unterminated. Returns the events
+    /// released; afterwards only [`Collector::finish`] is left to do.
+    fn end(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         let mut sink = |e: EventRef<'_>| events.push(e.into_owned());
         if !self.carry.is_empty() {
@@ -221,10 +358,7 @@ impl StreamParser {
         self.flush(&mut sink);
         // Only the held trailing whitespace is left unsent, and it is trimmed.
         self.seams.end(&mut self.display);
-        Finished {
-            events,
-            parsed: self.collector.finish(self.display),
-        }
+        events
     }
 
     /// Send the display text that became final since the last flush, if any.
@@ -235,7 +369,16 @@ impl StreamParser {
         let end = self.display.len() - self.seams.held();
         if end > self.released {
             sink(EventRef::Display(&self.display[self.released..end]));
+            #[cfg(debug_assertions)]
+            if !KEEPS_DISPLAY {
+                self.sent.push_str(&self.display[self.released..end]);
+            }
             self.released = end;
+        }
+        if !KEEPS_DISPLAY && end > 0 {
+            // Sent, and the caller keeps it: drop it, keeping the held run.
+            self.display.drain(..end);
+            self.released = 0;
         }
     }
 
