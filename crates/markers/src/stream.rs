@@ -64,9 +64,11 @@ pub struct Finished {
 }
 
 /// Whether `b` holds a `[`: a word at a time, cheaper than a `memchr`
-/// call on the short chunks a stream delivers. Words may overlap (a 16-byte
-/// chunk is two loads, a 12-byte one two overlapping loads), so there is no
-/// byte-by-byte tail.
+/// call on the short chunks a stream delivers. The words may overlap (8 to
+/// 16 bytes are two loads, the first and the last eight) and their tests
+/// are or-ed together with one branch at the end, so there is no
+/// byte-by-byte tail and, for a typical chunk, no branch per word. Long
+/// chunks go to `memchr`.
 #[inline]
 fn has_bracket(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -77,28 +79,28 @@ fn has_bracket(b: &[u8]) -> bool {
         a.copy_from_slice(&w[..8]);
         u64::from_le_bytes(a)
     }
-    // A zero byte in `w ^ [[[[[[[[` is a `[` in `w`.
+    // The high bit of a byte of the result is set where `w` has a `[`, and
+    // possibly above such a byte (borrows), never in a word without one.
     #[inline]
-    fn zero_byte(w: u64) -> bool {
+    fn brackets(w: u64) -> u64 {
         let v = w ^ (ONES * u64::from(b'['));
-        v.wrapping_sub(ONES) & !v & HIGHS != 0
+        v.wrapping_sub(ONES) & !v
     }
     let n = b.len();
     if n < 8 {
         return b.contains(&b'[');
     }
-    let mut at = 0;
-    while at + 16 <= n {
-        if zero_byte(word(&b[at..])) || zero_byte(word(&b[at + 8..])) {
-            return true;
-        }
-        at += 16;
+    if n > 64 {
+        return memchr(b'[', b).is_some();
     }
-    if at == n {
-        return false;
+    let mut acc = brackets(word(b)) | brackets(word(&b[n - 8..]));
+    // Whatever lies between the first and the last word.
+    let mut at = 8;
+    while at + 8 < n {
+        acc |= brackets(word(&b[at..]));
+        at += 8;
     }
-    // 1..=15 bytes left: the last 8 and, if more, the 8 before them.
-    zero_byte(word(&b[n - 8..])) || (n - at > 8 && zero_byte(word(&b[at..])))
+    acc & HIGHS != 0
 }
 
 /// `out.push_str(s)` for the held whitespace, usually a single space or
@@ -555,7 +557,7 @@ mod tests {
 
     #[test]
     fn bracket_search() {
-        for len in 0..40 {
+        for len in 0..80 {
             let mut v = vec![b'a'; len];
             assert!(!has_bracket(&v));
             for i in 0..len {
