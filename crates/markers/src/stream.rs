@@ -281,23 +281,37 @@ impl<const KEEPS_DISPLAY: bool> StreamParser<KEEPS_DISPLAY> {
     /// display text. Same events, same order.
     #[inline]
     pub fn push_ref(&mut self, chunk: &str, mut sink: impl FnMut(EventRef<'_>)) {
-        // Fast path, the common case for small chunks of prose: no tag can
-        // start or end in the chunk, nothing is carried and no seam is open,
-        // so the chunk is display text as it stands, its trailing whitespace
-        // held as always.
-        if self.plain && !has_bracket(chunk.as_bytes()) {
-            debug_assert!(
-                matches!(self.state, State::Prose) && self.carry.is_empty() && self.seams.plain()
-            );
-            if KEEPS_DISPLAY {
-                // Copied once, into the display; the held whitespace is
-                // simply not sent yet.
-                self.seams.append(chunk, &mut self.display);
-                self.flush(&mut sink);
-            } else {
-                self.forward(chunk, &mut sink);
+        if !has_bracket(chunk.as_bytes()) {
+            // Fast path, the common case for small chunks of prose: no tag
+            // can start or end in the chunk, nothing is carried and no seam
+            // is open, so the chunk is display text as it stands, its
+            // trailing whitespace held as always.
+            if self.plain {
+                debug_assert!(
+                    matches!(self.state, State::Prose)
+                        && self.carry.is_empty()
+                        && self.seams.plain()
+                );
+                if KEEPS_DISPLAY {
+                    // Copied once, into the display; the held whitespace is
+                    // simply not sent yet.
+                    self.seams.append(chunk, &mut self.display);
+                    self.flush(&mut sink);
+                } else {
+                    self.forward(chunk, &mut sink);
+                }
+                return;
             }
-            return;
+            // Inside a block: the closing tag cannot be in the chunk, nor
+            // straddle into it unless the body's last bytes hold a `[`. So
+            // the chunk only joins the body, as `block` would do.
+            if matches!(self.state, State::Block(_)) {
+                let b = self.body.as_bytes();
+                if !has_bracket(&b[b.len().saturating_sub(MAX_TAG_LEN - 1)..]) {
+                    self.body.push_str(chunk);
+                    return;
+                }
+            }
         }
         self.push_slow(chunk, &mut sink);
     }
