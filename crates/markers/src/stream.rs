@@ -116,6 +116,9 @@ fn push_short(out: &mut String, s: &str) {
     }
 }
 
+/// What the body buffer starts with at the first block: most blocks fit.
+const BODY_CAPACITY: usize = 512;
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Prose,
@@ -411,7 +414,12 @@ impl<const KEEPS_DISPLAY: bool> StreamParser<KEEPS_DISPLAY> {
             let ev = self.collector.stray(kind);
             self.marker(ev, sink);
         } else {
-            // `body` was emptied when the previous block closed.
+            // `body` was emptied when the previous block closed. The first
+            // block allocates room for a typical one at once, rather than
+            // growing the buffer 8, 16, 32, … bytes at a time chunk by chunk.
+            if self.body.capacity() == 0 {
+                self.body.reserve(BODY_CAPACITY);
+            }
             self.state = State::Block(kind);
         }
     }
