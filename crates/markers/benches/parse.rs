@@ -1,6 +1,8 @@
 //! Throughput of the batch parser and of the streaming parser fed 16-byte
 //! chunks (`stream16`: `push_with`, one `String` per display delta;
-//! `stream16_ref`: `push_ref`, borrowed deltas), over the shared benchmark replies in
+//! `stream16_ref`: `push_ref`, borrowed deltas; `stream16_lean`: `push_ref`
+//! on a parser whose caller keeps the display, ended with
+//! `finish_with_display`), over the shared benchmark replies in
 //! `shared/reference/bench/*.txt` (read at run time; skipped with a message
 //! when that directory is absent, e.g. in a bare clone of the repo).
 
@@ -8,7 +10,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use markers::{Event, EventRef, StreamParser, parse};
+use markers::{Event, EventRef, MarkerEvent, StreamParser, parse};
 
 const BENCH_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -52,10 +54,9 @@ fn bench(c: &mut Criterion) {
                 shown.clear();
                 let mut s = StreamParser::new();
                 for p in black_box(&pieces) {
-                    s.push_with(p, |e| {
-                        if let Event::Display(d) = e {
-                            shown.push_str(&d);
-                        }
+                    s.push_with(p, |e| match e {
+                        Event::Display(d) => shown.push_str(&d),
+                        Event::Marker(m) => take_marker(m),
                     });
                 }
                 black_box(&shown);
@@ -67,18 +68,42 @@ fn bench(c: &mut Criterion) {
                 shown.clear();
                 let mut s = StreamParser::new();
                 for p in black_box(&pieces) {
-                    s.push_ref(p, |e| {
-                        if let EventRef::Display(d) = e {
-                            shown.push_str(d);
-                        }
+                    s.push_ref(p, |e| match e {
+                        EventRef::Display(d) => shown.push_str(d),
+                        EventRef::Marker(m) => take_marker(m),
                     });
                 }
                 black_box(&shown);
                 s.finish()
             })
         });
+        // The parser told the consumer keeps the display: the transcript
+        // starts empty (as the parser's own display does above) and is
+        // handed to `finish_with_display`, becoming `parsed.display`.
+        g.bench_function("stream16_lean", |b| {
+            b.iter(|| {
+                let mut shown = String::new();
+                let mut s = StreamParser::caller_keeps_display();
+                for p in black_box(&pieces) {
+                    s.push_ref(p, |e| match e {
+                        EventRef::Display(d) => shown.push_str(d),
+                        EventRef::Marker(m) => take_marker(m),
+                    });
+                }
+                s.finish_with_display(shown)
+            })
+        });
         g.finish();
     }
+}
+
+/// What the consumer does with a marker event: takes it (a real one sends
+/// it on). Moving it out of the event, rather than `if let Display(d) = e`
+/// and dropping `e` whole, also spares a call to the event's out-of-line
+/// drop glue on every display delta.
+#[inline]
+fn take_marker(m: MarkerEvent) {
+    black_box(m);
 }
 
 criterion_group!(benches, bench);

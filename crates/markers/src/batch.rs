@@ -35,7 +35,7 @@ pub fn parse(reply: &str) -> Parsed {
             continue;
         };
         seams.text(&reply[prose_start..i], &mut display);
-        seams.removed();
+        seams.removed(&mut display);
         let after = i + len;
         if closing {
             collector.stray(kind);
@@ -56,5 +56,6 @@ pub fn parse(reply: &str) -> Parsed {
         at = prose_start;
     }
     seams.text(&reply[prose_start..], &mut display);
+    seams.end(&mut display);
     collector.finish(display)
 }

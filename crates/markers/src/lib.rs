@@ -27,7 +27,7 @@ mod validate;
 pub use batch::parse;
 pub use cli::{parse_streamed, to_cli_json};
 pub use collect::{BlockForm, MarkerEvent, Payload};
-pub use stream::{Event, EventRef, Finished, StreamParser};
+pub use stream::{CallerDisplayParser, Event, EventRef, Finished, StreamParser};
 pub use types::{
     Action, Diagnostic, FixOutcome, Fork, ForkOption, MarkerKind, Outcome, Parsed, Promote,
     Question, SourceType, SuggestFix, Uuid,

@@ -286,7 +286,70 @@ proptest! {
     fn arbitrary_text_never_panics(r in "\\PC{0,200}", n in 1usize..16) {
         let batch = parse(&r);
         prop_assert_eq!(parse_streamed(&r, n), batch);
+        prop_assert_eq!(caller_keeps_display_agrees(&r, &[n]), Ok(()));
     }
+
+    /// A parser told the caller keeps the display emits, push by push,
+    /// exactly the events the ordinary one does, and given those deltas
+    /// ends with exactly its `Finished`, whose `parsed` is `parse(reply)`.
+    #[test]
+    fn caller_keeps_display_is_the_same_stream(r in reply(), sizes in sizes()) {
+        prop_assert_eq!(caller_keeps_display_agrees(&r, &sizes), Ok(()));
+    }
+}
+
+fn caller_keeps_display_agrees(r: &str, sizes: &[usize]) -> Result<(), String> {
+    let mut own = StreamParser::new();
+    let mut lean = StreamParser::caller_keeps_display();
+    let mut kept = String::new();
+    for (i, chunk) in cut(r, sizes).into_iter().enumerate() {
+        let want = own.push(chunk);
+        // Alternate the two ways of pushing; `push` is `push_ref` plus
+        // `into_owned`, but the consumer's side differs.
+        let got = if i % 2 == 0 {
+            lean.push(chunk)
+        } else {
+            let mut v = Vec::new();
+            lean.push_ref(chunk, |e| v.push(e.into_owned()));
+            v
+        };
+        if got != want {
+            return Err(format!("push {i} ({chunk:?}): {got:?} != {want:?}"));
+        }
+        for e in got {
+            if let Event::Display(d) = e {
+                kept.push_str(&d);
+            }
+        }
+    }
+    let want = own.finish();
+    let got = lean.finish_with_display(kept);
+    if got != want {
+        return Err(format!("finish: {got:?} != {want:?}"));
+    }
+    if got.parsed != parse(r) {
+        return Err("parsed differs from parse()".into());
+    }
+    Ok(())
+}
+
+/// The contract of `finish_with_display` is checked in debug builds: a
+/// display missing a delta is refused.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "not the concatenation")]
+fn finish_with_display_checks_its_argument() {
+    let mut s = StreamParser::caller_keeps_display();
+    let mut kept = String::new();
+    for chunk in ["Hello ", "world, ", "and more."] {
+        s.push_ref(chunk, |e| {
+            if let markers::EventRef::Display(d) = e {
+                kept.push_str(d);
+            }
+        });
+    }
+    kept.truncate(kept.len() - 1);
+    let _ = s.finish_with_display(kept);
 }
 
 /// The spec's "released at once" examples, spelled out.

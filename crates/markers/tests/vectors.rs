@@ -5,7 +5,7 @@
 //! a copy sits in `tests/data/` so the crate tests on its own, and
 //! `copy_matches_shared_spec` fails when the two drift apart.
 
-use markers::{Event, StreamParser, parse, parse_streamed, to_cli_json};
+use markers::{Event, EventRef, StreamParser, parse, parse_streamed, to_cli_json};
 use serde_json::Value;
 
 const VECTORS: &str = include_str!("data/marker-vectors.jsonl");
@@ -134,6 +134,41 @@ fn finish_result_matches_events() {
                 }
             }
             assert_eq!(display, fin.parsed.display, "{} chunk {n}", v.name);
+            assert_eq!(fin.parsed, parse(&v.input), "{} chunk {n}", v.name);
+        }
+    }
+}
+
+/// A parser whose caller keeps the display, fed the caller's own deltas at
+/// the end, gives the same events and the same `Finished` as the ordinary
+/// one on every vector.
+#[test]
+fn caller_keeps_display_matches_ordinary_stream() {
+    for v in vectors() {
+        for n in CHUNK_SIZES {
+            let mut own = StreamParser::new();
+            let mut lean = StreamParser::caller_keeps_display();
+            let mut kept = String::new();
+            let mut start = 0;
+            while start < v.input.len() {
+                let mut end = (start + n).min(v.input.len());
+                while !v.input.is_char_boundary(end) {
+                    end += 1;
+                }
+                let chunk = &v.input[start..end];
+                let want = own.push(chunk);
+                let mut got = Vec::new();
+                lean.push_ref(chunk, |e| {
+                    if let EventRef::Display(d) = &e {
+                        kept.push_str(d);
+                    }
+                    got.push(e.into_owned());
+                });
+                assert_eq!(got, want, "{} chunk {n} at {start}", v.name);
+                start = end;
+            }
+            let fin = lean.finish_with_display(kept);
+            assert_eq!(fin, own.finish(), "{} chunk {n}", v.name);
             assert_eq!(fin.parsed, parse(&v.input), "{} chunk {n}", v.name);
         }
     }
