@@ -105,6 +105,12 @@ impl FakeLlm {
         self.shared.chunks_sent.load(Ordering::SeqCst)
     }
 
+    /// When each text chunk was written to a client, over all streams, in
+    /// order (for latency measurements).
+    pub fn chunk_times(&self) -> Vec<std::time::Instant> {
+        self.shared.chunk_times()
+    }
+
     /// Replies that ran to their end.
     pub fn completed(&self) -> usize {
         self.shared.completed.load(Ordering::SeqCst)

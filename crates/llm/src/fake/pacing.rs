@@ -118,7 +118,7 @@ pub(super) fn stream_response(
             match step {
                 Step::Send(b) => return Some((Ok(b), (steps, guard))),
                 Step::Text(b) => {
-                    guard.shared.bump(&guard.shared.chunks_sent);
+                    guard.shared.chunk_sent();
                     return Some((Ok(b), (steps, guard)));
                 }
                 Step::Wait(d) => {

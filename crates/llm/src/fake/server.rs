@@ -62,6 +62,8 @@ pub struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     seq: AtomicU64,
     pub(super) chunks_sent: AtomicUsize,
+    /// When each text chunk was handed to the connection, over all streams.
+    chunk_times: Mutex<Vec<std::time::Instant>>,
     pub(super) completed: AtomicUsize,
     pub(super) disconnects: AtomicUsize,
     pub(super) changed: Notify,
@@ -75,6 +77,7 @@ impl Shared {
             requests: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
             chunks_sent: AtomicUsize::new(0),
+            chunk_times: Mutex::new(Vec::new()),
             completed: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
             changed: Notify::new(),
@@ -95,6 +98,22 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(entries);
+    }
+
+    /// Records a text chunk going out now.
+    pub(super) fn chunk_sent(&self) {
+        self.chunk_times
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(std::time::Instant::now());
+        self.bump(&self.chunks_sent);
+    }
+
+    pub fn chunk_times(&self) -> Vec<std::time::Instant> {
+        self.chunk_times
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub(super) fn bump(&self, counter: &AtomicUsize) {

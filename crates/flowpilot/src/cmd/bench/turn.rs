@@ -10,19 +10,11 @@
 
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
-use clap::Parser;
-use engine::Principal;
-use engine::accounts::{self, UserInput};
+use anyhow::Context as _;
 use llm::fake::{Entry, FakeLlm, Script};
-use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use serde_json::json;
 
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// Measure the server's own time per chat turn (see docs/performance.md).
-    Turn(TurnArgs),
-}
+use super::{Client, percentile, start_instance};
 
 #[derive(Debug, clap::Args)]
 pub struct TurnArgs {
@@ -59,49 +51,7 @@ The sign-in logs will tell us quickly whether the prompts are failed modern-auth
 {"title": "Re-enable modern authentication", "description": "Remove the policy that sets EnableADAL=0, then restart Outlook.", "confidence": 70}
 [/SUGGEST_FIX]"#;
 
-#[derive(Parser)]
-struct ServeConfig {
-    #[command(flatten)]
-    config: server::Config,
-}
-
-struct Bench {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Bench {
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.context("reading the answer")?;
-        if !status.is_success() {
-            bail!("POST {path} answered {status}: {body}");
-        }
-        Ok(body)
-    }
-
-    async fn new_session(&self) -> anyhow::Result<String> {
-        let body = self
-            .post(
-                "/api/v1/sessions",
-                json!({"text": "Outlook keeps prompting for a password for every user"}),
-            )
-            .await?;
-        body["session"]["id"]
-            .as_str()
-            .map(str::to_owned)
-            .context("the new session has no id")
-    }
-
+impl Client {
     /// Sends one turn; returns (server ms, provider ms).
     async fn turn(&self, session: &str) -> anyhow::Result<(f64, f64)> {
         let started = Instant::now();
@@ -119,71 +69,15 @@ impl Bench {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-pub async fn run(cmd: Command) -> anyhow::Result<()> {
-    let Command::Turn(args) = cmd;
+pub async fn run(args: TurnArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let url = match &args.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
-    };
+    let url = super::database_url(args.database_url.as_deref(), dir.path());
     let fake = FakeLlm::start(Script::new(vec![
         Entry::reply(REPLY).chunks(64, 0).repeating(),
     ]))
     .await?;
-    let base_url = fake.base_url();
-    let config = ServeConfig::try_parse_from([
-        "serve",
-        "--database-url",
-        &url,
-        "--llm-provider",
-        "anthropic",
-        "--llm-base-url",
-        &base_url,
-        "--llm-api-key",
-        "bench",
-    ])
-    .context("building the server settings")?
-    .config;
-    let state = server::build_state(config).await?;
-    let store = state.store.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(server::serve(listener, state, std::future::pending()));
-
-    let suffix = uuid_suffix();
-    let password = format!("bench-password-{suffix}");
-    let email = format!("bench-{suffix}@bench.invalid");
-    let (account, user) = accounts::create_account(
-        store.as_ref(),
-        &format!("bench {suffix}"),
-        UserInput {
-            email: &email,
-            name: "Bench",
-            password: &password,
-            role: engine::Role::Admin,
-        },
-    )
-    .await?;
-    let who = Principal {
-        account_id: account.id,
-        user_id: user.id,
-        role: engine::Role::Admin,
-    };
-    let token = accounts::create_token(store.as_ref(), &who, "bench").await?;
-    let bench = Bench {
-        http: reqwest::Client::new(),
-        base: format!("http://{addr}"),
-        token: token.secret,
-    };
-
+    let instance = start_instance(&url, &fake.base_url(), &[]).await?;
+    let bench = instance.client().await?;
     println!(
         "backend: {}   samples per run: {}   provider: fake, zero delay, 64-byte chunks",
         store::backend_name(&url).unwrap_or("?"),
@@ -232,12 +126,4 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn uuid_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{nanos:x}")
 }
