@@ -41,7 +41,10 @@ pub fn app(state: AppState) -> Router {
 
 /// Opens the database (running migrations), builds the model provider
 /// from the settings, and builds the state.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
+    // What follows from the provider (default model, key fallback), so that
+    // every setting derived from them (the context window) agrees.
+    config.llm = config.llm.resolve()?;
     let url = config.database_url();
     let options = store::OpenOptions {
         migrate: true,
@@ -100,6 +103,13 @@ pub async fn serve(
             chat.close();
         }
     };
+    // Small writes (stream events, short answers) go out at once instead
+    // of waiting on the peer's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await

@@ -223,7 +223,7 @@ macro_rules! impl_event_store {
                     events: Vec<NewEvent>,
                 ) -> StoreResult<Vec<StoredEvent>> {
                     let mut tx = self
-                        .begin_write()
+                        .begin_events()
                         .await
                         .map_err(|e| db_error(e, "starting to store events"))?;
                     let stored = Self::append_in_tx(&mut tx, account, session, events).await?;

@@ -22,6 +22,10 @@ const SETUP_LOCK_KEY: i64 = 0x466c_6f77_5069_6c6f;
 
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// For a turn's own event batches: `synchronous_commit = off`, so that a
+    /// stream's deltas don't wait on a WAL flush each (a crash of PostgreSQL
+    /// itself may lose the last few; the turn is stored durably apart).
+    events: PgPool,
     /// Fed by the `LISTEN`ing task (`pg_listener`), whichever instance wrote.
     hub: Arc<EventHub>,
 }
@@ -41,12 +45,17 @@ impl PgStore {
             .max_connections(1)
             .max_lifetime(None)
             .idle_timeout(None)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("connecting to PostgreSQL for events")?;
+        let events = PgPoolOptions::new()
+            .max_connections(max_connections.clamp(1, 4))
+            .connect_with(options.options([("synchronous_commit", "off")]))
+            .await
+            .context("connecting to PostgreSQL for turn events")?;
         let hub = EventHub::new();
         crate::pg_listener::start(&listen_pool, hub.clone()).await?;
-        Ok(Self { pool, hub })
+        Ok(Self { pool, events, hub })
     }
 
     pub(crate) async fn migrate(&self) -> anyhow::Result<usize> {
@@ -55,6 +64,11 @@ impl PgStore {
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
+    }
+
+    /// A transaction for a turn's event batch.
+    async fn begin_events(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.events.begin().await
     }
 
     /// Serialises setups until the transaction ends, so the "no user yet"

@@ -65,6 +65,11 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// A turn's event batches are ordinary writes here.
+    async fn begin_events(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_write().await
+    }
+
     /// Nothing to do: `begin_write` already holds SQLite's single write
     /// lock, so racing setups run one after another.
     async fn lock_for_setup(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), sqlx::Error> {

@@ -40,6 +40,10 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
+/// The most characters a session's history summary keeps (about 6,000
+/// tokens); its oldest lines go first.
+pub const SUMMARY_MAX_CHARS: i64 = 24_000;
+
 /// How long a key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -111,9 +115,9 @@ pub struct TurnContext {
     pub fix_ids: Vec<FixId>,
     /// Completed turns, oldest first; at most `history_limit` of the latest.
     pub history: Vec<HistoryTurn>,
-    /// The turns before those, oldest first, each clipped to its first few
-    /// hundred characters: what folding summarises.
-    pub older: Vec<HistoryTurn>,
+    /// One line per exchange before those (oldest first), kept with the
+    /// session as turns leave the replayed window.
+    pub summary: String,
     /// "What we know", oldest first.
     pub facts: Vec<Fact>,
 }
@@ -184,6 +188,11 @@ pub struct ReplyRecord {
     pub diagnostics: Vec<TurnDiagnostic>,
     /// How the prompt was fitted into the context window.
     pub context: Option<ContextFit>,
+    /// A line for the session's history summary, when this turn pushes the
+    /// oldest replayed exchange out of the window (see
+    /// `TurnContext::summary`); the store appends it, keeping the summary
+    /// within `SUMMARY_MAX_CHARS` by cutting its start.
+    pub history_line: Option<String>,
 }
 
 /// A fix the turn suggests.

@@ -57,8 +57,9 @@ pub struct ChatLimits {
     /// Per image, decoded.
     pub max_image_bytes: usize,
     pub max_answer_chars: usize,
-    /// Earlier turns replayed in full at most (older ones can only be
-    /// folded into the summary).
+    /// Earlier exchanges replayed in full at most; older ones live on as
+    /// one line each in the session's summary. Bounds what a turn loads,
+    /// and what a long session's every prompt costs.
     pub history_turns: u32,
     /// Flows retrieved per turn.
     pub retrieval_limit: usize,
@@ -72,7 +73,7 @@ impl Default for ChatLimits {
             max_images: 8,
             max_image_bytes: 5 * 1024 * 1024,
             max_answer_chars: 4_000,
-            history_turns: 100,
+            history_turns: 40,
             retrieval_limit: 8,
             budget: PromptBudget::default(),
         }

@@ -32,6 +32,14 @@ fn diagnostic(marker: &str, reason: String) -> TurnDiagnostic {
     }
 }
 
+/// What makes two facts the same one.
+fn fact_key(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
 pub struct PlanInput<'a> {
     pub ctx: &'a TurnContext,
     pub parsed: markers::Parsed,
@@ -64,9 +72,24 @@ pub fn plan(turn_id: crate::ids::TurnId, input: PlanInput<'_>) -> TurnCommit {
         .map(|i| i.id)
         .collect();
 
-    let facts = parsed
+    // A fact the session already has (same text, ignoring case and
+    // spacing) is not added again: models re-promote what they know.
+    let mut have: HashSet<String> = ctx.facts.iter().map(|f| fact_key(&f.text)).collect();
+    let (fresh, repeated): (Vec<_>, Vec<_>) = parsed
         .promote
         .iter()
+        .partition(|p| have.insert(fact_key(&p.text)));
+    for p in repeated {
+        reply.diagnostics.push(diagnostic(
+            "promote",
+            format!(
+                "\"{}\" is already in \"What we know\"; not added again",
+                p.text
+            ),
+        ));
+    }
+    let facts = fresh
+        .into_iter()
         .map(|p| {
             let source_ref = p.source_ref.as_ref().map(uuid_of);
             let source_ref = match source_ref {

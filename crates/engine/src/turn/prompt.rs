@@ -132,13 +132,35 @@ const MESSAGE_TOKENS: u32 = 4;
 const SUMMARY_USER_CHARS: usize = 160;
 const SUMMARY_REPLY_CHARS: usize = 240;
 
+/// `text` on one line, whitespace runs collapsed, cut to `max` characters
+/// with an ellipsis. Looks at no more of `text` than it keeps: summaries
+/// are built for hundreds of turns.
 fn one_line(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
+    let mut out = String::with_capacity(max + 4);
+    let mut kept = 0;
+    let mut gap = false;
+    for c in text.trim_start().chars() {
+        if c.is_whitespace() {
+            gap = true;
+            continue;
+        }
+        if gap {
+            gap = false;
+            if kept + 1 >= max {
+                out.push('…');
+                return out;
+            }
+            out.push(' ');
+            kept += 1;
+        }
+        if kept == max {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        kept += 1;
     }
-    let cut: String = flat.chars().take(max).collect();
-    format!("{cut}…")
+    out
 }
 
 fn exchange_tokens(t: &HistoryTurn) -> u32 {
@@ -147,19 +169,39 @@ fn exchange_tokens(t: &HistoryTurn) -> u32 {
 
 /// Summarises folded exchanges, oldest first, in at most `budget` tokens:
 /// the newest of them are kept when not all fit.
-fn fold_summary(folded: &[&HistoryTurn], budget: u32) -> String {
-    let lines: Vec<String> = folded
-        .iter()
-        .map(|t| {
-            format!(
-                "- Engineer: {} / Assistant: {}",
-                one_line(&t.user_message, SUMMARY_USER_CHARS),
-                one_line(&t.display, SUMMARY_REPLY_CHARS)
-            )
-        })
+/// One exchange as the summary keeps it.
+pub(crate) fn summary_line(t: &HistoryTurn) -> String {
+    format!(
+        "- Engineer: {} / Assistant: {}",
+        one_line(&t.user_message, SUMMARY_USER_CHARS),
+        one_line(&t.display, SUMMARY_REPLY_CHARS)
+    )
+}
+
+/// The summary line for `leaving`, the oldest replayed exchange, as the
+/// store appends it.
+pub(crate) fn summary_entry(leaving: &HistoryTurn) -> String {
+    let mut line = summary_line(leaving);
+    line.push('\n');
+    line
+}
+
+/// The stored summary's whole lines: trimming from the start may have cut
+/// its first one.
+fn stored_lines(summary: &str) -> impl Iterator<Item = &str> {
+    summary.lines().filter(|l| l.starts_with("- Engineer: "))
+}
+
+/// The summary message: the session's stored lines, then lines for the
+/// replayed turns that did not fit, newest kept first within `budget`
+/// tokens. Returns it with the number of exchanges it stands for.
+fn fold_summary(stored: &str, folded: &[&HistoryTurn], budget: u32) -> (String, u32) {
+    let fresh: Vec<String> = folded.iter().map(|t| summary_line(t)).collect();
+    let all: Vec<&str> = stored_lines(stored)
+        .chain(fresh.iter().map(String::as_str))
         .collect();
     let mut spent = 0;
-    let keep = lines
+    let keep = all
         .iter()
         .rev()
         .take_while(|l| {
@@ -167,22 +209,18 @@ fn fold_summary(folded: &[&HistoryTurn], budget: u32) -> String {
             spent <= budget
         })
         .count();
+    let total = u32::try_from(all.len()).unwrap_or(u32::MAX);
     let mut out = format!(
-        "(Earlier in this session: {} exchanges, folded into this summary to fit the model's context window. The facts, the current fix and the task lane above are complete.)\n",
-        folded.len()
+        "(Earlier in this session: {total} exchanges, folded into this summary to fit the model's context window. The facts, the current fix and the task lane above are complete.)\n"
     );
-    if keep < lines.len() {
-        let _ = writeln!(
-            out,
-            "- … {} earlier exchanges left out …",
-            lines.len() - keep
-        );
+    if keep < all.len() {
+        let _ = writeln!(out, "- … {} earlier exchanges left out …", all.len() - keep);
     }
-    for line in &lines[lines.len() - keep..] {
+    for line in &all[all.len() - keep..] {
         out.push_str(line);
         out.push('\n');
     }
-    out
+    (out, total)
 }
 
 /// The whole request, fitted into the context window: the system prompt,
@@ -213,7 +251,7 @@ pub fn build_request(
     // otherwise a fifth is left for the summary.
     let history = &ctx.history;
     let all: u32 = history.iter().map(exchange_tokens).sum();
-    let fits_whole = ctx.older.is_empty()
+    let fits_whole = ctx.summary.is_empty()
         && all <= room
         && history
             .iter()
@@ -231,16 +269,18 @@ pub fn build_request(
             spent_tokens <= full_room && spent_chars <= budget.history_chars
         })
         .count();
-    let folded: Vec<&HistoryTurn> = ctx
-        .older
-        .iter()
-        .chain(&history[..history.len() - keep])
-        .collect();
+    let folded: Vec<&HistoryTurn> = history[..history.len() - keep].iter().collect();
 
     let mut messages = Vec::with_capacity(keep * 2 + 3);
     let mut prompt_tokens = fixed;
-    if !folded.is_empty() {
-        let summary = fold_summary(&folded, room.saturating_sub(spent_tokens.min(full_room)));
+    let mut folded_turns = 0;
+    if !folded.is_empty() || !ctx.summary.is_empty() {
+        let (summary, n) = fold_summary(
+            &ctx.summary,
+            &folded,
+            room.saturating_sub(spent_tokens.min(full_room)),
+        );
+        folded_turns = n;
         prompt_tokens += estimate_tokens(summary.len()) + 2 * MESSAGE_TOKENS;
         messages.push(ChatMessage::user(summary));
         // The conversation must alternate.
@@ -265,7 +305,7 @@ pub fn build_request(
         window_tokens: window.tokens,
         prompt_tokens,
         kept_turns: u32::try_from(keep).unwrap_or(u32::MAX),
-        folded_turns: u32::try_from(folded.len()).unwrap_or(u32::MAX),
+        folded_turns,
     };
     (
         ChatRequest {
@@ -277,4 +317,34 @@ pub fn build_request(
         },
         fit,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{one_line, stored_lines, summary_entry};
+    use crate::sessions::HistoryTurn;
+
+    #[test]
+    fn a_summary_cut_mid_line_keeps_only_whole_lines() {
+        let turn = |n: usize| HistoryTurn {
+            user_message: format!("question {n}"),
+            display: format!("answer {n}"),
+        };
+        let whole: String = (0..3).map(|n| summary_entry(&turn(n))).collect();
+        assert!(whole.starts_with("- Engineer: question 0 / Assistant: answer 0\n"));
+        let cut = &whole[10..];
+        let lines: Vec<&str> = stored_lines(cut).collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("question 1"));
+    }
+
+    #[test]
+    fn one_line_collapses_whitespace_and_cuts_at_max_characters() {
+        assert_eq!(one_line("  a\n\n b\tc  ", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(one_line("ab cd", 3), "ab…");
+        assert_eq!(one_line("ab cd", 5), "ab cd");
+        assert_eq!(one_line("été à Zürich", 6), "été à…");
+        assert_eq!(one_line("", 5), "");
+    }
 }

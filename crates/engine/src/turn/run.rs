@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::emit::Emitter;
 use super::failure::{FailureClass, TurnFailure};
 use super::plan::{PlanInput, SlugLookup, plan};
-use super::prompt::{ContextWindow, build_request};
+use super::prompt::{ContextWindow, build_request, summary_entry};
 use super::{Inner, ProposalOut, TurnResult};
 use crate::account::Principal;
 use crate::events::names;
@@ -139,6 +139,12 @@ impl TurnRun {
             }
         }
         let parsed = finished.parsed;
+        // The oldest replayed exchange leaves the window once this turn is
+        // in the history: fold it into the session's summary.
+        let history_line = (self.ctx.history.len() >= inner.settings.limits.history_turns as usize)
+            .then(|| self.ctx.history.first())
+            .flatten()
+            .map(summary_entry);
         let record = ReplyRecord {
             display: parsed.display.clone(),
             raw_reply: reply.raw,
@@ -148,6 +154,7 @@ impl TurnRun {
             timings,
             diagnostics: Vec::new(),
             context: Some(fit),
+            history_line,
         };
         match reply.ending {
             Ending::Done => self.store_completed(parsed, record, flows).await,

@@ -54,7 +54,7 @@ impl FakeLlm {
                 let _ = rx.wait_for(|down| *down).await;
             };
             if let Err(e) = axum::serve(
-                listener,
+                nodelay(listener),
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(stop)
@@ -183,10 +183,21 @@ pub async fn serve(
         let _ = tx.send(true);
     };
     axum::serve(
-        listener,
+        nodelay(listener),
         server::router(shared).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stop)
     .await?;
     Ok(())
+}
+
+/// Chunks go out as they are written, as a real provider's do (without
+/// TCP_NODELAY, small SSE writes wait on the client's delayed ACK).
+fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        let _ = tcp.set_nodelay(true);
+    }
+    axum::serve::ListenerExt::tap_io(listener, set as fn(&mut tokio::net::TcpStream))
 }

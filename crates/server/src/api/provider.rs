@@ -23,6 +23,9 @@ pub struct ProviderSettings {
     api_key_set: bool,
     max_tokens: u32,
     temperature: Option<f32>,
+    /// The model's context window in tokens (the setting, or the default
+    /// for the model): longer sessions fold their oldest turns.
+    context_window_tokens: u32,
     /// Shown when no AI model is configured, with how to set one.
     notice: Option<&'static str>,
 }
@@ -46,9 +49,11 @@ pub async fn get(State(state): State<AppState>, Auth(who): Auth) -> Result<Json<
         api_key_set: llm.api_key.is_some(),
         max_tokens: llm.max_tokens,
         temperature: llm.temperature,
+        context_window_tokens: llm.context_window_tokens(),
         notice: (provider == ProviderKind::Guide).then_some(
-            "No AI model is configured: FlowPilot answers with the offline guide from the knowledge base. \
-             Set FLOWPILOT_LLM_PROVIDER (anthropic or openai) and its API key to use a model.",
+            "No AI model is configured, so FlowPilot cannot answer chat messages yet (they get 503). \
+             Set FLOWPILOT_LLM_PROVIDER (anthropic or openai), its API key and, for a local model, \
+             FLOWPILOT_LLM_BASE_URL, then restart FlowPilot.",
         ),
     }))
 }

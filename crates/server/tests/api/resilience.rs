@@ -20,6 +20,7 @@ crate::on_both!(
     a_retry_while_the_turn_runs_waits_for_it_or_attaches_to_its_stream,
     a_retried_session_create_with_the_same_key_makes_one_session,
     a_session_longer_than_the_context_window_folds_its_oldest_turns,
+    a_very_long_sessions_summary_keeps_its_newest_lines_within_its_cap,
     event_streams_tell_proxies_not_to_buffer_and_send_heartbeats,
     every_change_outside_a_turn_is_a_session_changed_event,
     stop_with_no_turn_running_is_a_conflict,
@@ -379,11 +380,21 @@ async fn a_session_longer_than_the_context_window_folds_its_oldest_turns(backend
     chat.say(&session, "Which fix?").await;
     let filler = "Here is more of what the user told me about it. ".repeat(14);
     let mut last = Value::Null;
-    for i in 0..30 {
+    // More exchanges than a prompt replays in full (40): the oldest live on
+    // in the session's stored summary.
+    for i in 0..45 {
         last = chat.say(&session, &format!("Step {i}: {filler}")).await;
     }
     let context = &last["turn"]["context"];
     assert!(context["folded_turns"].as_u64() > Some(0), "{context}");
+    assert_eq!(
+        context["folded_turns"]
+            .as_u64()
+            .zip(context["kept_turns"].as_u64())
+            .map(|(f, k)| f + k),
+        Some(45),
+        "every earlier exchange is either replayed or in the summary: {context}"
+    );
     assert!(context["prompt_tokens"].as_u64() <= Some((WINDOW - REPLY_TOKENS) as u64));
 
     let request = chat.request(chat.fake.request_count() - 1);
@@ -413,7 +424,9 @@ async fn a_session_longer_than_the_context_window_folds_its_oldest_turns(backend
         "{}",
         users[0]
     );
-    assert!(users.last().expect("last").starts_with("Step 29"));
+    assert!(users.last().expect("last").starts_with("Step 44"));
+    let folded = format!("{} exchanges", context["folded_turns"]);
+    assert!(users[0].contains(&folded), "{folded} in {}", users[0]);
 
     // The event says so too.
     let mut events = chat.events_on(&chat.app, &session, None).await;
@@ -554,4 +567,35 @@ async fn stop_with_no_turn_running_is_a_conflict(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn a_very_long_sessions_summary_keeps_its_newest_lines_within_its_cap(backend: Backend) {
+    let chat = ChatApp::spawn(backend, vec![Entry::reply("Noted.".repeat(60)).repeating()]).await;
+    let session = chat.new_session("Printer offline").await;
+    let words = "and then the user said something more about the printer ".repeat(4);
+    // 110 exchanges: 70 leave the replayed window, more than the summary
+    // keeps (about 55 lines of this length).
+    for i in 0..111 {
+        chat.say(&session, &format!("Step {i}: {words}")).await;
+    }
+    let request = chat.request(chat.fake.request_count() - 1);
+    let summary = &user_texts(&request)[0];
+    assert!(summary.starts_with("(Earlier in this session"), "{summary}");
+    assert!(
+        summary.contains("Step 69: "),
+        "the newest folded exchange is kept: {summary}"
+    );
+    assert!(!summary.contains("Step 0: "), "the oldest went first");
+    let lines = summary
+        .lines()
+        .filter(|l| l.starts_with("- Engineer: "))
+        .count();
+    assert!((40..70).contains(&lines), "{lines} lines");
+    assert!(
+        summary
+            .lines()
+            .skip(1)
+            .all(|l| l.starts_with("- Engineer: ")),
+        "whole lines only"
+    );
 }

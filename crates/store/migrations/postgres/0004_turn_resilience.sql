@@ -31,6 +31,11 @@ ALTER TABLE turns ADD COLUMN first_event_id BIGINT;
 -- How the prompt was fitted into the model's context window.
 ALTER TABLE turns ADD COLUMN context JSONB;
 
+-- The session's earlier exchanges beyond the ones a prompt replays in
+-- full, one short line each: folded in as turns leave the replayed window,
+-- so a long session's prompt costs the same to build as a short one's.
+ALTER TABLE sessions ADD COLUMN history_summary TEXT NOT NULL DEFAULT '';
+
 -- `Idempotency-Key`s: the same key from the same user within 24 hours
 -- returns the first answer instead of doing the work again.
 CREATE TABLE idempotency_keys (

@@ -10,8 +10,6 @@ pub(crate) const KEY_TAKEN: &str = "idempotency key taken";
 /// What an idempotency key was used for.
 pub(crate) const CREATE_SCOPE: &str = "create_session";
 pub(crate) const SEND_SCOPE: &str = "send_message";
-/// Earlier turns a prompt's summary can draw on, at most.
-pub(crate) const MAX_OLDER_TURNS: i64 = 2_000;
 
 /// Implements `engine::sessions::SessionStore` for `$store` (see
 /// `shared::impl_store!` for what `$store` must provide).
@@ -20,6 +18,7 @@ macro_rules! impl_sessions_store {
         const _: () = {
             use ::engine::events::{ExpiredTurn, NewEvent, StoredEvent};
             use ::engine::ids::{AccountId, FactId, FixId, SessionId, TurnId};
+            use ::engine::sessions::SUMMARY_MAX_CHARS;
             use ::engine::sessions::SessionStore as _;
             use ::engine::sessions::{
                 BeginOutcome, BeginTurn, Fact, FactPatch, Fix, FixChange, FixDecision, FixOutcome,
@@ -37,7 +36,7 @@ macro_rules! impl_sessions_store {
             use $crate::events::now_ms;
             use $crate::sessions::rows::{self, all};
             use $crate::sessions::sql;
-            use $crate::sessions::{CREATE_SCOPE, KEY_TAKEN, MAX_OLDER_TURNS, SEND_SCOPE};
+            use $crate::sessions::{CREATE_SCOPE, KEY_TAKEN, SEND_SCOPE};
             use $crate::shared::now;
 
             type Tx = ::sqlx::Transaction<'static, $db>;
@@ -180,12 +179,11 @@ macro_rules! impl_sessions_store {
                         })
                 }
 
-                /// Fails the running turns of `session` (or of every
-                /// session) whose lease ended before `now_ms`, with a
-                /// `turn.failed` event each.
+                /// Fails the running turn of `session` if its lease ended
+                /// before `now_ms`, with a `turn.failed` event.
                 async fn expire_in_tx(
                     tx: &mut Tx,
-                    session: Option<SessionId>,
+                    session: SessionId,
                     now_ms: i64,
                     why: LostTurn,
                 ) -> StoreResult<(Vec<ExpiredTurn>, Vec<StoredEvent>)> {
@@ -194,7 +192,7 @@ macro_rules! impl_sessions_store {
                         .bind(Json(&info))
                         .bind(now_ms)
                         .bind(now())
-                        .bind(session.map(|s| s.as_uuid()))
+                        .bind(session.as_uuid())
                         .fetch_all(&mut **tx)
                         .await
                         .map_err(|e| db_error(e, "failing abandoned turns"))?;
@@ -219,6 +217,34 @@ macro_rules! impl_sessions_store {
                         });
                     }
                     Ok((lost, events))
+                }
+
+                /// Inserts the running turn; `false` when one already runs.
+                #[allow(clippy::too_many_arguments)]
+                async fn insert_running_turn(
+                    tx: &mut Tx,
+                    who: &Principal,
+                    id: SessionId,
+                    session: &Session,
+                    turn: &BeginTurn,
+                    now_ms: i64,
+                    first_event_id: i64,
+                ) -> StoreResult<bool> {
+                    let row: Option<Uuid> = ::sqlx::query_scalar(sql::INSERT_RUNNING_TURN)
+                        .bind(turn.turn_id.as_uuid())
+                        .bind(who.account_id.as_uuid())
+                        .bind(id.as_uuid())
+                        .bind(session.active_branch_id.map(|b| b.as_uuid()))
+                        .bind(&turn.user_message)
+                        .bind(Json(&turn.images))
+                        .bind(Json(&turn.task_responses))
+                        .bind(now())
+                        .bind(now_ms.saturating_add(turn.lease_ms))
+                        .bind(first_event_id)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(|e| db_error(e, "inserting a turn"))?;
+                    Ok(row.is_some())
                 }
 
                 fn replayed(row: rows::KeyRow) -> Option<ReplayedTurn> {
@@ -262,34 +288,46 @@ macro_rules! impl_sessions_store {
                         });
                     };
                     let session = row.into_session()?;
-                    // A turn whose instance died frees the session once its
-                    // lease has run out, even before any sweeper gets to it.
-                    let (_, mut events) =
-                        Self::expire_in_tx(&mut tx, Some(id), now_ms, LostTurn::LeaseExpired)
-                            .await?;
-                    let started = Self::append_in_tx(
+                    let mut events = Self::append_in_tx(
                         &mut tx,
                         who.account_id,
                         id,
                         vec![started_event(turn.turn_id)],
                     )
                     .await?;
-                    let first_event_id = started.first().map_or(0, |e| e.id);
-                    events.extend(started);
-                    ::sqlx::query(sql::INSERT_RUNNING_TURN)
-                        .bind(turn.turn_id.as_uuid())
-                        .bind(who.account_id.as_uuid())
-                        .bind(id.as_uuid())
-                        .bind(session.active_branch_id.map(|b| b.as_uuid()))
-                        .bind(&turn.user_message)
-                        .bind(Json(&turn.images))
-                        .bind(Json(&turn.task_responses))
-                        .bind(at)
-                        .bind(now_ms.saturating_add(turn.lease_ms))
-                        .bind(first_event_id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| unique_or_db_error(e, TURN_RUNNING, "inserting a turn"))?;
+                    let first_event_id = events.first().map_or(0, |e| e.id);
+                    let mut inserted = Self::insert_running_turn(
+                        &mut tx,
+                        who,
+                        id,
+                        &session,
+                        &turn,
+                        now_ms,
+                        first_event_id,
+                    )
+                    .await?;
+                    if !inserted {
+                        // A turn runs: if its instance died, its lease has
+                        // run out and it gives way now, before any sweeper.
+                        let (lost, failed) =
+                            Self::expire_in_tx(&mut tx, id, now_ms, LostTurn::LeaseExpired).await?;
+                        if !lost.is_empty() {
+                            events.extend(failed);
+                            inserted = Self::insert_running_turn(
+                                &mut tx,
+                                who,
+                                id,
+                                &session,
+                                &turn,
+                                now_ms,
+                                first_event_id,
+                            )
+                            .await?;
+                        }
+                    }
+                    if !inserted {
+                        return Err(StoreError::Conflict(TURN_RUNNING));
+                    }
                     if let Some(key) = &turn.idempotency {
                         Self::insert_key(&mut tx, who, key, SEND_SCOPE, id, Some(turn.turn_id))
                             .await?;
@@ -544,12 +582,15 @@ macro_rules! impl_sessions_store {
                     id: SessionId,
                     history_limit: u32,
                 ) -> StoreResult<TurnContext> {
-                    // One read transaction: a consistent picture of the session.
+                    // One connection, no transaction: what a turn may do is
+                    // decided again, atomically, when it begins (and under
+                    // PostgreSQL's READ COMMITTED a transaction would not
+                    // give one snapshot anyway); this only builds the prompt.
                     let mut conn = self
                         .pool
-                        .begin()
+                        .acquire()
                         .await
-                        .map_err(|e| db_error(e, "starting to read a turn's context"))?;
+                        .map_err(|e| db_error(e, "connecting to read a turn's context"))?;
                     let row = Self::visible_session(&mut *conn, who, id)
                         .await?
                         .ok_or(StoreError::NotFound)?;
@@ -563,23 +604,15 @@ macro_rules! impl_sessions_store {
                             .fetch_all(&mut *conn)
                             .await
                             .map_err(|e| db_error(e, "reading task-lane items"))?)?;
-                    let active_fix = ::sqlx::query_as::<_, rows::FixRow>(sql::ACTIVE_FIX)
-                        .bind(account)
-                        .bind(id.as_uuid())
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(|e| db_error(e, "reading the active fix"))?
-                        .map(Fix::try_from)
-                        .transpose()?;
-                    let fix_ids = ::sqlx::query_scalar::<_, Uuid>(sql::FIX_IDS)
-                        .bind(account)
-                        .bind(id.as_uuid())
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(|e| db_error(e, "reading fix ids"))?
-                        .into_iter()
-                        .map(FixId::from)
-                        .collect();
+                    let fixes: Vec<Fix> =
+                        all(::sqlx::query_as::<_, rows::FixRow>(sql::LIST_FIXES)
+                            .bind(account)
+                            .bind(id.as_uuid())
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(|e| db_error(e, "reading the session's fixes"))?)?;
+                    let fix_ids = fixes.iter().map(|f| f.id).collect();
+                    let active_fix = fixes.into_iter().find(|f| f.superseded_at.is_none());
                     let mut history: Vec<HistoryTurn> =
                         ::sqlx::query_as::<_, rows::HistoryRow>(sql::HISTORY)
                             .bind(account)
@@ -595,34 +628,24 @@ macro_rules! impl_sessions_store {
                             })
                             .collect();
                     history.reverse();
-                    let mut older: Vec<HistoryTurn> = if history.len() == history_limit as usize {
-                        ::sqlx::query_as::<_, rows::HistoryRow>(sql::OLDER_HISTORY)
+                    // Only a session with a full window has folded anything.
+                    let summary: String = if history.len() >= history_limit as usize {
+                        ::sqlx::query_scalar(sql::HISTORY_SUMMARY)
                             .bind(account)
                             .bind(id.as_uuid())
-                            .bind(i64::from(history_limit))
-                            .bind(MAX_OLDER_TURNS)
-                            .fetch_all(&mut *conn)
+                            .fetch_one(&mut *conn)
                             .await
-                            .map_err(|e| db_error(e, "reading the earlier conversation"))?
-                            .into_iter()
-                            .map(|r| HistoryTurn {
-                                user_message: r.user_message,
-                                display: r.display,
-                            })
-                            .collect()
+                            .map_err(|e| db_error(e, "reading the history summary"))?
                     } else {
-                        Vec::new()
+                        String::new()
                     };
-                    older.reverse();
                     let facts = all(::sqlx::query_as::<_, rows::FactRow>(sql::LIST_FACTS)
                         .bind(account)
                         .bind(id.as_uuid())
                         .fetch_all(&mut *conn)
                         .await
                         .map_err(|e| db_error(e, "reading facts"))?)?;
-                    conn.commit()
-                        .await
-                        .map_err(|e| db_error(e, "ending a read"))?;
+                    drop(conn);
                     Ok(TurnContext {
                         session,
                         task_lane,
@@ -630,7 +653,7 @@ macro_rules! impl_sessions_store {
                         active_fix,
                         fix_ids,
                         history,
-                        older,
+                        summary,
                         facts,
                     })
                 }
@@ -685,6 +708,8 @@ macro_rules! impl_sessions_store {
                         .bind(Some(Json(&c.task_lane)))
                         .bind(c.problem_summary.clone())
                         .bind(at)
+                        .bind(c.reply.history_line.as_deref())
+                        .bind(SUMMARY_MAX_CHARS)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|e| db_error(e, "updating the session after a turn"))?
@@ -801,6 +826,13 @@ macro_rules! impl_sessions_store {
                         .bind(None::<Json<()>>)
                         .bind(None::<String>)
                         .bind(now())
+                        .bind(
+                            reply
+                                .history_line
+                                .as_deref()
+                                .filter(|_| status != TurnStatus::Failed),
+                        )
+                        .bind(SUMMARY_MAX_CHARS)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(|e| db_error(e, "updating the session after a turn"))?
@@ -888,7 +920,7 @@ macro_rules! impl_sessions_store {
                             .await
                             .map_err(|e| db_error(e, "locking a session"))?;
                         let (ended, events) =
-                            Self::expire_in_tx(&mut tx, Some(session.into()), now_ms, why).await?;
+                            Self::expire_in_tx(&mut tx, session.into(), now_ms, why).await?;
                         self.commit_and_publish(tx, &events, "committing failed turns")
                             .await?;
                         lost.extend(ended);

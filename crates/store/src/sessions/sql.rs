@@ -176,10 +176,13 @@ pub(crate) const BEGIN_TURN_SESSION: &str = concat!(
 
 /// $1 id, $2 account, $3 session, $4 branch, $5 user message, $6 images,
 /// $7 task responses, $8 now, $9 lease end (ms), $10 first event id.
+/// Inserts nothing (no row back) when the session already has a running
+/// turn: the partial unique index of running turns decides.
 pub(crate) const INSERT_RUNNING_TURN: &str = "\
     INSERT INTO turns (id, account_id, session_id, branch_id, status, user_message, images, \
     task_responses, created_at, lease_until_ms, first_event_id) \
-    VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10)";
+    VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10) \
+    ON CONFLICT (session_id) WHERE status = 'running' DO NOTHING RETURNING id";
 
 /// Ends a running turn. $1 account, $2 turn, $3 session, $4 status,
 /// $5 display, $6 raw, $7 input tokens, $8 output tokens, $9 model,
@@ -195,9 +198,16 @@ pub(crate) const END_TURN: &str = concat!(
 
 /// After a turn: $1 account, $2 session, $3 input tokens, $4 output
 /// tokens, $5 steps to add, $6 task lane (NULL keeps it), $7 problem
-/// summary if none yet, $8 now.
+/// summary if none yet, $8 now, $9 a line to add to the history summary
+/// (NULL: none), $10 the summary's most characters (its oldest go first).
+/// Only the new line travels: a long parameter costs a TCP round trip's
+/// delay with sqlx 0.9 over TLS.
 pub(crate) const SESSION_AFTER_TURN: &str = concat!(
     "UPDATE sessions SET step_count = step_count + $5, ",
+    "history_summary = CASE WHEN $9 IS NULL THEN history_summary ",
+    "WHEN length(history_summary) + length($9) > $10 ",
+    "THEN substr(history_summary, CAST(length(history_summary) + length($9) - $10 + 1 AS INTEGER)) || $9 ",
+    "ELSE history_summary || $9 END, ",
     "total_input_tokens = total_input_tokens + $3, total_output_tokens = total_output_tokens + $4, ",
     "task_lane = COALESCE($6, task_lane), problem_summary = COALESCE(problem_summary, $7), ",
     "state_version = state_version + 1, updated_at = $8 ",
@@ -262,9 +272,6 @@ pub(crate) const ACTIVE_FIX: &str = concat!(
     " FROM suggested_fixes WHERE account_id = $1 AND session_id = $2 AND superseded_at IS NULL"
 );
 
-pub(crate) const FIX_IDS: &str =
-    "SELECT id FROM suggested_fixes WHERE account_id = $1 AND session_id = $2";
-
 /// A fix of a session the caller can see: $3 is the fix id here.
 pub(crate) const GET_FIX: &str = concat!(
     "SELECT ",
@@ -314,19 +321,16 @@ pub(crate) const DISMISS_PROPOSAL: &str = concat!(
     fix_cols!("")
 );
 
-/// The exchanges before the latest `$3`, newest first, clipped (what
-/// folding summarises), at most `$4`.
-pub(crate) const OLDER_HISTORY: &str = "\
-    SELECT substr(user_message, 1, 400) AS user_message, substr(display, 1, 600) AS display \
-    FROM turns WHERE account_id = $1 AND session_id = $2 \
-    AND status IN ('completed', 'stopped', 'incomplete') ORDER BY id DESC LIMIT $4 OFFSET $3";
+pub(crate) const HISTORY_SUMMARY: &str =
+    "SELECT history_summary FROM sessions WHERE account_id = $1 AND id = $2";
 
-/// Fails running turns whose lease ended before $2 (ms): $1 error, $3 now;
-/// $4 the session, or NULL for every session.
+/// Fails the running turn of session $4 if its lease ended before $2 (ms):
+/// $1 error, $3 now. (`session_id` and `status` first: the partial index
+/// of running turns answers it.)
 pub(crate) const EXPIRE_LEASES: &str = "\
     UPDATE turns SET status = 'failed', error = $1, completed_at = $3, lease_until_ms = NULL \
-    WHERE status = 'running' AND (lease_until_ms IS NULL OR lease_until_ms < $2) \
-    AND ($4 IS NULL OR session_id = $4) RETURNING account_id, session_id, id";
+    WHERE session_id = $4 AND status = 'running' \
+    AND (lease_until_ms IS NULL OR lease_until_ms < $2) RETURNING account_id, session_id, id";
 
 /// Sessions with a running turn whose lease ended before $1 (ms).
 pub(crate) const SESSIONS_WITH_EXPIRED_TURNS: &str = "\
