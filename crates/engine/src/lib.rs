@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod kb;
 pub mod llm;
 pub mod retrieval;
 pub mod scripts;

@@ -110,9 +110,13 @@ pub trait Store:
     + crate::scripts::ScriptStore
     + crate::sessions::SessionStore
     + crate::events::EventStore
+    + crate::kb::FlowStore
 {
     /// This store as the events port alone (for a `Feed`).
     fn as_event_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::events::EventStore>;
+
+    /// This store as the flows port alone (for a search index).
+    fn as_flow_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::kb::FlowStore>;
 }
 
 impl<T> Store for T
@@ -120,9 +124,14 @@ where
     T: AccountStore
         + crate::scripts::ScriptStore
         + crate::sessions::SessionStore
-        + crate::events::EventStore,
+        + crate::events::EventStore
+        + crate::kb::FlowStore,
 {
     fn as_event_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::events::EventStore> {
+        self
+    }
+
+    fn as_flow_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::kb::FlowStore> {
         self
     }
 }

@@ -76,7 +76,7 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
         Some(cfg) => Some(llm::build_provider(cfg)?),
         None => None,
     };
-    Ok(AppState::new(store, config, provider))
+    AppState::new(store, config, provider)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting connections,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use engine::Store;
 use engine::llm::LlmProvider;
-use engine::retrieval::NoRetriever;
+use engine::retrieval::Retriever;
 use engine::turn::{Chat, ChatSettings, TurnRenderer, TurnResult};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,8 @@ pub struct AppState {
     pub provider: Option<Arc<dyn LlmProvider>>,
     /// Sessions' turns.
     pub chat: Chat,
+    /// The knowledge base's search (also what turns retrieve with).
+    pub retriever: Arc<dyn Retriever>,
     /// Cancelled when the server begins to shut down: event streams end
     /// (clients reconnect elsewhere) while running turns finish.
     pub shutdown: CancellationToken,
@@ -43,7 +45,7 @@ impl AppState {
         store: Arc<dyn Store>,
         config: Config,
         provider: Option<Arc<dyn LlmProvider>>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let login_limiter = Arc::new(LoginLimiter::new(
             config.login_per_email_per_minute,
             config.login_per_address_per_minute,
@@ -54,7 +56,9 @@ impl AppState {
             reply_tokens: config.llm.max_tokens,
             ..ChatSettings::default()
         };
-        Self {
+        let retriever: Arc<dyn Retriever> =
+            Arc::new(search::FlowIndex::new(store.clone().as_flow_store())?);
+        Ok(Self {
             store: store.clone(),
             config: Arc::new(config),
             login_limiter,
@@ -62,13 +66,14 @@ impl AppState {
             chat: Chat::new(
                 store.clone(),
                 provider.clone(),
-                Arc::new(NoRetriever),
+                retriever.clone(),
                 settings,
                 Arc::new(DtoRenderer),
             ),
+            retriever,
             provider,
             shutdown: CancellationToken::new(),
-        }
+        })
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -8,6 +8,7 @@
 
 mod error;
 mod events;
+mod flows;
 mod migrations;
 mod pg_listener;
 mod postgres;

@@ -4,6 +4,7 @@
 //! code.
 
 pub mod dto;
+mod flows;
 mod health;
 mod provider;
 mod script_templates;
@@ -71,6 +72,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(provider::get))
         .merge(script_templates::routes())
         .merge(sessions::routes())
+        .merge(flows::routes())
         .split_for_parts()
 }
 

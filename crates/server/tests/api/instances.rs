@@ -129,3 +129,41 @@ async fn idempotency_keys_hold_across_instances() {
     assert_eq!(answers[0], answers[1]);
     assert_eq!(a.fake.request_count(), 1);
 }
+
+#[tokio::test]
+async fn a_flow_written_through_one_instance_is_found_by_the_next_search_on_the_other() {
+    let (a, b) = two_instances(vec![]).await;
+    let search = |app: &crate::helpers::TestApp, q: &str| {
+        let url = app.url(&format!("/api/v1/flows/search?q={q}"));
+        let client = app.client.clone();
+        let token = a.token.clone();
+        async move {
+            let body: serde_json::Value = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("sent")
+                .json()
+                .await
+                .expect("JSON");
+            body["items"].as_array().map(Vec::len).unwrap_or(0)
+        }
+    };
+    assert_eq!(search(&b, "spooler").await, 0, "b has built its index");
+    let (status, _) = a
+        .call(
+            Method::POST,
+            "/api/v1/flows",
+            Some(
+                json!({"title": "Print spooler keeps crashing", "body": "Clear the spool folder."}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        search(&b, "spooler").await,
+        1,
+        "found on the other instance at once"
+    );
+}

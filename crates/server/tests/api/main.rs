@@ -8,6 +8,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod errors;
+mod flows;
 mod instances;
 mod ops;
 mod resilience;

@@ -1,0 +1,307 @@
+//! The knowledge base: the account's flows (runbooks), their import and
+//! their search.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use engine::ids::FlowId;
+use engine::kb::{self, Flow, FlowInput, Imported};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::dto::{ErrorBody, Page};
+use super::session_dto::SuggestedFlowDto;
+use crate::auth::Auth;
+use crate::error::Result;
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(search))
+        .routes(routes!(import))
+        .routes(routes!(get, update, delete))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowDto {
+    pub id: Uuid,
+    pub slug: String,
+    pub title: String,
+    pub symptoms: Vec<String>,
+    /// Markdown: the steps. Render it as sanitised Markdown, never as HTML.
+    pub body: String,
+    pub resolution: String,
+    pub tags: Vec<String>,
+    /// Who wrote it last.
+    pub author_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Flow> for FlowDto {
+    fn from(f: Flow) -> Self {
+        Self {
+            id: f.id.as_uuid(),
+            slug: f.slug.to_string(),
+            title: f.title,
+            symptoms: f.symptoms,
+            body: f.body,
+            resolution: f.resolution,
+            tags: f.tags,
+            author_id: f.author_id.map(|a| a.as_uuid()),
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlowEnvelope {
+    pub flow: FlowDto,
+}
+
+impl From<Flow> for FlowEnvelope {
+    fn from(f: Flow) -> Self {
+        Self { flow: f.into() }
+    }
+}
+
+/// One string or a list of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Symptoms {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowBody {
+    /// Default: derived from the title. Unique in the account.
+    slug: Option<String>,
+    title: String,
+    /// A string or a list of strings.
+    symptoms: Option<Symptoms>,
+    /// Markdown steps. Sections `## Diagnostic questions` (bullets) and
+    /// `## Checks` (`### Label`, a line, a fenced command each) are what the
+    /// offline guide asks and proposes.
+    body: String,
+    resolution: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+impl From<FlowBody> for FlowInput {
+    fn from(b: FlowBody) -> Self {
+        FlowInput {
+            slug: b.slug,
+            title: b.title,
+            symptoms: match b.symptoms {
+                None => Vec::new(),
+                Some(Symptoms::One(s)) => vec![s],
+                Some(Symptoms::Many(v)) => v,
+            },
+            body: b.body,
+            resolution: b.resolution.unwrap_or_default(),
+            tags: b.tags.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+/// The account's flows, by slug.
+#[utoipa::path(get, path = "/api/v1/flows", tag = "knowledge-base", params(ListQuery),
+    responses((status = 200, body = Page<FlowDto>), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<FlowDto>>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let flows = kb::list_flows(state.store(), &who, q.cursor.as_deref(), limit).await?;
+    let next_cursor = (flows.len() == limit as usize)
+        .then(|| flows.last().map(|f| f.slug.to_string()))
+        .flatten();
+    Ok(Json(Page {
+        items: flows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// Adds a flow to the account's knowledge base.
+#[utoipa::path(post, path = "/api/v1/flows", tag = "knowledge-base", request_body = FlowBody,
+    responses((status = 201, body = FlowEnvelope), (status = 409, body = ErrorBody, description = "the slug is taken"),
+        (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Json(body): Json<FlowBody>,
+) -> Result<(StatusCode, Json<FlowEnvelope>)> {
+    let flow = kb::create_flow(state.store(), &who, body.into()).await?;
+    Ok((StatusCode::CREATED, Json(flow.into())))
+}
+
+/// One flow of the account.
+#[utoipa::path(get, path = "/api/v1/flows/{id}", tag = "knowledge-base", params(("id" = Uuid, Path)),
+    responses((status = 200, body = FlowEnvelope), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> Result<Json<FlowEnvelope>> {
+    Ok(Json(
+        kb::get_flow(state.store(), &who, FlowId::from(id))
+            .await?
+            .into(),
+    ))
+}
+
+/// Replaces a flow's fields.
+#[utoipa::path(put, path = "/api/v1/flows/{id}", tag = "knowledge-base", params(("id" = Uuid, Path)),
+    request_body = FlowBody,
+    responses((status = 200, body = FlowEnvelope), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+    Json(body): Json<FlowBody>,
+) -> Result<Json<FlowEnvelope>> {
+    let flow = kb::update_flow(state.store(), &who, FlowId::from(id), body.into()).await?;
+    Ok(Json(flow.into()))
+}
+
+/// Deletes a flow.
+#[utoipa::path(delete, path = "/api/v1/flows/{id}", tag = "knowledge-base", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    kb::delete_flow(state.store(), &who, FlowId::from(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportBody {
+    flows: Vec<FlowBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rejected {
+    /// Position in the request's `flows`.
+    index: usize,
+    reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredFlow {
+    index: usize,
+    slug: String,
+    /// `created` or `updated`.
+    result: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReport {
+    created: usize,
+    updated: usize,
+    rejected: Vec<Rejected>,
+    /// What happened to each flow that was stored.
+    stored: Vec<StoredFlow>,
+}
+
+impl From<kb::ImportReport> for ImportReport {
+    fn from(r: kb::ImportReport) -> Self {
+        Self {
+            created: r.created,
+            updated: r.updated,
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|(index, reason)| Rejected { index, reason })
+                .collect(),
+            stored: r
+                .stored
+                .into_iter()
+                .map(|(index, slug, outcome)| StoredFlow {
+                    index,
+                    slug,
+                    result: match outcome {
+                        Imported::Created => "created",
+                        Imported::Updated => "updated",
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Imports flows: each valid one is created, or updates the flow with its
+/// slug; the invalid ones are listed with the reason, and the rest are
+/// stored anyway, in one transaction.
+#[utoipa::path(post, path = "/api/v1/flows/import", tag = "knowledge-base", request_body = ImportBody,
+    responses((status = 200, body = ImportReport), (status = 422, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Json(body): Json<ImportBody>,
+) -> Result<Json<ImportReport>> {
+    let inputs = body.flows.into_iter().map(FlowInput::from).collect();
+    let report = kb::import_flows(state.store(), &who, inputs).await?;
+    Ok(Json(report.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SearchQuery {
+    /// What to look for: symptoms, an error code, a product.
+    q: String,
+    /// How many, 1 to 50 (default 10).
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    items: Vec<SuggestedFlowDto>,
+}
+
+/// The account's flows that best match `q`, best first.
+#[utoipa::path(get, path = "/api/v1/flows/search", tag = "knowledge-base", params(SearchQuery),
+    responses((status = 200, body = SearchResults), (status = 422, body = ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<SearchResults>> {
+    let text = q.q.trim();
+    if text.is_empty() || text.chars().count() > 2_000 {
+        return Err(engine::Error::from(engine::ValidationError::new(
+            "q",
+            "must be 1 to 2000 characters",
+        ))
+        .into());
+    }
+    let limit = q.limit.unwrap_or(10).clamp(1, 50);
+    let found = state
+        .retriever
+        .search(&who, text, limit)
+        .await
+        .map_err(engine::Error::Internal)?;
+    Ok(Json(SearchResults {
+        items: found.into_iter().map(Into::into).collect(),
+    }))
+}
