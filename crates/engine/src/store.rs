@@ -51,6 +51,10 @@ pub trait AccountStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Principal>>;
 
+    /// For each account with this name, its oldest admin (for command-line
+    /// work done in an account's name).
+    async fn account_admins_named(&self, name: &str) -> StoreResult<Vec<Principal>>;
+
     /// Revokes a browser session (sign-out); absent sessions are fine.
     async fn delete_web_session(&self, secret_hash: &str) -> StoreResult<()>;
 

@@ -253,3 +253,126 @@ fn get_json(url: &str) -> Result<Value, String> {
         response.json().await.map_err(|e| e.to_string())
     })
 }
+
+/// Creates an account "Acme" with `account create` at `db_args`.
+fn create_acme(db_args: &[&str]) {
+    let out = flowpilot()
+        .args(["account", "create", "--name", "Acme", "--admin-email"])
+        .arg(format!("ada-{}@acme.test", std::process::id()))
+        .args(["--admin-name", "Ada"])
+        .args(db_args)
+        .env("FLOWPILOT_ADMIN_PASSWORD", "correct horse battery")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn kb_import_reports_each_file(db_args: &[&str]) {
+    create_acme(db_args);
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/flows");
+    let count = std::fs::read_dir(examples).expect("examples").count();
+    let import = |path: &str| {
+        flowpilot()
+            .args(["kb", "import", path, "--account", "Acme"])
+            .args(db_args)
+            .output()
+            .expect("runs")
+    };
+    let first = import(examples);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{count} created, 0 updated, 0 rejected")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("created   printer-offline-but-on"),
+        "{stdout}"
+    );
+    let again = import(examples);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("0 created, {count} updated"))
+    );
+
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("good.md"),
+        "---\ntitle: Good\n---\nSteps.\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("bad.md"), "no front matter\n").expect("write");
+    let mixed = import(dir.path().to_str().expect("utf-8"));
+    let stdout = String::from_utf8_lossy(&mixed.stdout);
+    assert!(!mixed.status.success(), "a rejected file fails the command");
+    assert!(
+        stdout.contains("rejected") && stdout.contains("bad.md") && stdout.contains("front matter"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("created   good"),
+        "the good one is stored: {stdout}"
+    );
+    let nobody = flowpilot()
+        .args(["kb", "import", examples, "--account", "Nobody"])
+        .args(db_args)
+        .output()
+        .expect("runs");
+    assert!(!nobody.status.success());
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("no account is named"));
+}
+
+#[test]
+fn kb_import_on_sqlite_creates_updates_and_rejects_file_by_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    kb_import_reports_each_file(&["--data-dir", data.to_str().expect("utf-8")]);
+}
+
+#[test]
+fn kb_import_on_postgresql_creates_updates_and_rejects_file_by_file() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime
+        .block_on(store::test_support::fresh_postgres_url())
+        .expect("a fresh PostgreSQL database");
+    kb_import_reports_each_file(&["--database-url", &url]);
+}
+
+#[test]
+fn kb_eval_prints_recall_and_mrr_per_set() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = flowpilot()
+        .current_dir(root)
+        .args(["kb", "eval", "examples/eval/retrieval.jsonl"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let engineer = stdout
+        .lines()
+        .find(|l| l.starts_with("engineer"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let recall3: f64 = engineer
+        .split('|')
+        .nth(3)
+        .expect("recall@3")
+        .trim()
+        .parse()
+        .expect("number");
+    assert!(
+        recall3 >= 0.9,
+        "engineer-style recall@3 is {recall3}: {stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("user")), "{stdout}");
+}

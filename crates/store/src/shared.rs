@@ -213,6 +213,23 @@ macro_rules! impl_store {
                         .map_err(|e| db_error(e, "deleting a web session"))
                 }
 
+                async fn account_admins_named(&self, name: &str) -> StoreResult<Vec<Principal>> {
+                    let rows =
+                        ::sqlx::query_as::<_, rows::PrincipalRow>(sql::ADMINS_OF_ACCOUNTS_NAMED)
+                            .bind(name)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(|e| db_error(e, "finding an account by name"))?;
+                    let mut out: Vec<Principal> = Vec::new();
+                    for row in rows {
+                        let p = Principal::try_from(row)?;
+                        if !out.iter().any(|o| o.account_id == p.account_id) {
+                            out.push(p);
+                        }
+                    }
+                    Ok(out)
+                }
+
                 async fn principal_by_api_token(
                     &self,
                     secret_hash: &str,

@@ -36,6 +36,12 @@ pub(crate) const WEB_SESSION_PRINCIPAL: &str = "\
     FROM web_sessions s JOIN users u ON u.id = s.user_id AND u.account_id = s.account_id \
     WHERE s.secret_hash = $1 AND u.disabled_at IS NULL";
 
+/// The admins of every account named $1, oldest first.
+pub(crate) const ADMINS_OF_ACCOUNTS_NAMED: &str = "\
+    SELECT u.id AS user_id, u.account_id, u.role FROM users u \
+    JOIN accounts a ON a.id = u.account_id \
+    WHERE a.name = $1 AND u.role = 'admin' AND u.disabled_at IS NULL ORDER BY u.id";
+
 pub(crate) const DELETE_WEB_SESSION: &str = "DELETE FROM web_sessions WHERE secret_hash = $1";
 
 pub(crate) const API_TOKEN_PRINCIPAL: &str = "\

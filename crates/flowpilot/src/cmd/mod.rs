@@ -4,6 +4,7 @@
 mod account;
 mod bench;
 mod dev;
+mod kb;
 mod markers_cmd;
 mod migrate;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Account(account::Command),
+    /// The knowledge base: import flows, measure retrieval.
+    #[command(subcommand)]
+    Kb(kb::Command),
     /// The marker protocol, for prompt authors.
     #[command(subcommand)]
     Markers(markers_cmd::Command),
@@ -59,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(args).await,
         Command::Account(cmd) => account::run(cmd).await,
         Command::Markers(cmd) => markers_cmd::run(cmd),
+        Command::Kb(cmd) => kb::run(cmd).await,
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Dev(cmd) => {
             server::telemetry::init_logging(cli.log_format);

@@ -50,6 +50,10 @@ async fn the_openapi_document_lists_every_route(app: TestApp) {
         "/api/v1/script-templates/{id}",
         "/api/v1/script-templates/{id}/render",
         "/api/v1/settings/provider",
+        "/api/v1/flows",
+        "/api/v1/flows/{id}",
+        "/api/v1/flows/import",
+        "/api/v1/flows/search",
     ] {
         assert!(
             paths.contains_key(path),
