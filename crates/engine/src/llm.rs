@@ -79,6 +79,26 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Overrides the configured sampling temperature.
     pub temperature: Option<f32>,
+    /// The turn's material in structured form, for providers that work
+    /// from it rather than from text (the offline guide); model providers
+    /// ignore it.
+    pub grounding: Option<std::sync::Arc<Grounding>>,
+}
+
+/// What a turn knows, structured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grounding {
+    /// The flows retrieved for the turn, best first.
+    pub flows: Vec<crate::retrieval::RetrievedFlow>,
+    /// The task lane before this message.
+    pub lane: crate::sessions::TaskLane,
+    /// The engineer's responses to it, sent with this message.
+    pub responses: Vec<crate::sessions::TaskResponse>,
+    pub active_fix: Option<crate::sessions::Fix>,
+    /// The engineer's own words in this message.
+    pub message: String,
+    /// Whether the session has had turns before.
+    pub earlier_turns: bool,
 }
 
 /// Token counts for one reply.

@@ -301,3 +301,99 @@ async fn a_killed_instances_turn_is_failed_by_another_after_the_lease_and_the_se
     assert_eq!(turns["items"][0]["status"], "failed");
     assert_eq!(turns["items"][0]["error"]["code"], "instance_lost");
 }
+
+#[tokio::test]
+async fn serve_demo_on_a_fresh_data_dir_lets_an_engineer_work_an_incident_with_the_offline_guide() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowpilot"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FLOWPILOT_") || key.ends_with("_API_KEY") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let password = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split_once("with the password ")
+                    .map(|(_, p)| p.trim().to_owned())
+            })
+    })
+    .await
+    .expect("reader")
+    .expect("the demo prints a password");
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(server.url("/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline, "no /healthz within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let http = reqwest::Client::new();
+    let login = http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "demo@flowpilot.example", "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let token: Value = http
+        .post(server.url("/api/v1/tokens"))
+        .header("cookie", cookie)
+        .json(&json!({"name": "t"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    let token = token["token"].as_str().expect("secret").to_owned();
+    let (_, created) = post(
+        &server,
+        &token,
+        "/api/v1/sessions",
+        json!({"text": "Printer offline"}),
+    )
+    .await;
+    let session = created["session"]["id"].as_str().expect("id").to_owned();
+    let (status, turn) = post(
+        &server,
+        &token,
+        &format!("/api/v1/sessions/{session}/messages"),
+        json!({"text": "the printer shows offline in windows although it is switched on"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{turn}");
+    assert_eq!(turn["turn"]["model"], "offline-guide");
+    assert_eq!(
+        turn["suggested_flows"][0]["flow"]["slug"], "printer-offline-but-on",
+        "{turn}"
+    );
+    assert!(
+        turn["task_lane"]["questions"]
+            .as_array()
+            .is_some_and(|q| !q.is_empty())
+    );
+    assert!(turn["task_lane"]["actions"][0]["command"].is_string());
+}

@@ -20,6 +20,7 @@ pub mod anthropic;
 pub mod config;
 pub mod errors;
 pub mod fake;
+pub mod guide;
 pub mod openai;
 pub mod provider;
 pub mod retry;

@@ -14,6 +14,7 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -72,9 +73,15 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
             );
         }
     }
-    let provider = match config.llm.to_llm_config() {
+    // No model configured: the offline guide answers from the runbooks.
+    let provider: Option<Arc<dyn engine::llm::LlmProvider>> = match config.llm.to_llm_config() {
         Some(cfg) => Some(llm::build_provider(cfg)?),
-        None => None,
+        None => {
+            tracing::warn!(
+                "no AI model is configured: the offline guide answers from the knowledge base; set FLOWPILOT_LLM_PROVIDER to use a model"
+            );
+            Some(Arc::new(llm::guide::Guide))
+        }
     };
     AppState::new(store, config, provider)
 }

@@ -314,6 +314,7 @@ pub fn build_request(
             messages,
             max_tokens: None,
             temperature: None,
+            grounding: None,
         },
         fit,
     )

@@ -38,6 +38,8 @@ pub(crate) struct TurnRun {
     pub text: String,
     pub prompt_message: String,
     pub images: Vec<ImageInput>,
+    /// The engineer's responses to the task lane, as stored.
+    pub responses: Vec<crate::sessions::TaskResponse>,
     pub arrived: Instant,
     pub stop: CancellationToken,
     pub emit: Emitter,
@@ -87,7 +89,11 @@ impl TurnRun {
         let retrieval_started = Instant::now();
         let flows = match inner
             .retriever
-            .search(&self.who, &self.text, inner.settings.limits.retrieval_limit)
+            .search(
+                &self.who,
+                &self.retrieval_query(),
+                inner.settings.limits.retrieval_limit,
+            )
             .await
         {
             Ok(flows) => flows,
@@ -101,7 +107,7 @@ impl TurnRun {
         };
         timings.retrieval_ms = ms(retrieval_started);
 
-        let (request, fit) = build_request(
+        let (mut request, fit) = build_request(
             &flows,
             &self.ctx,
             self.prompt_message.clone(),
@@ -112,6 +118,14 @@ impl TurnRun {
                 reply_tokens: inner.settings.reply_tokens,
             },
         );
+        request.grounding = Some(Arc::new(crate::llm::Grounding {
+            flows: flows.clone(),
+            lane: self.ctx.task_lane.clone(),
+            responses: self.responses.clone(),
+            active_fix: self.ctx.active_fix.clone(),
+            message: self.text.clone(),
+            earlier_turns: !self.ctx.history.is_empty(),
+        }));
         if fit.folded_turns > 0 {
             self.emit.event(
                 names::CONTEXT_FOLDED,
@@ -160,6 +174,17 @@ impl TurnRun {
             Ending::Done => self.store_completed(parsed, record, flows).await,
             Ending::Stopped => self.store_stopped(record, flows).await,
             Ending::Failed(e) => Err(self.store_failure(e, record).await),
+        }
+    }
+
+    /// What to look up: the message, and for a short one ("done", "it
+    /// still fails") the session's title too, so the session's own flows
+    /// stay in reach.
+    fn retrieval_query(&self) -> String {
+        if self.text.split_whitespace().count() < 6 {
+            format!("{} {}", self.text, self.ctx.session.title)
+        } else {
+            self.text.clone()
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod account;
 mod bench;
+mod demo;
 mod dev;
 mod kb;
 mod markers_cmd;
@@ -34,7 +35,7 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP server (SQLite in the data directory unless
     /// FLOWPILOT_DATABASE_URL says otherwise).
-    Serve(Box<server::Config>),
+    Serve(Box<serve::Args>),
     /// Run pending database migrations, then exit.
     Migrate(migrate::Args),
     /// Manage accounts.

@@ -4,7 +4,18 @@
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-pub async fn run(mut config: server::Config) -> anyhow::Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: server::Config,
+    /// On an empty database: create a demo account with the built-in
+    /// knowledge base (examples/flows) and print how to sign in.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let Args { mut config, demo } = args;
     config.llm = config.llm.clone().resolve()?;
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -14,6 +25,9 @@ pub async fn run(mut config: server::Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let provider = config.llm.effective_provider();
     let state = server::build_state(config).await?;
+    if demo {
+        super::demo::prepare(state.store(), listen).await?;
+    }
     let listener = TcpListener::bind(listen).await.with_context(|| {
         format!(
             "listening on {listen}; is another process using it? set --listen or FLOWPILOT_LISTEN"

@@ -49,6 +49,7 @@ pub fn ask(text: &str) -> ChatRequest {
         messages: vec![ChatMessage::user(text)],
         max_tokens: None,
         temperature: None,
+        grounding: None,
     }
 }
 

@@ -265,6 +265,7 @@ fn outlook_request() -> ChatRequest {
         ],
         max_tokens: None,
         temperature: None,
+        grounding: None,
     }
 }
 

@@ -99,6 +99,7 @@ fn rich_request() -> ChatRequest {
         ],
         max_tokens: Some(321),
         temperature: Some(0.2),
+        grounding: None,
     }
 }
 

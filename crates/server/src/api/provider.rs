@@ -51,9 +51,9 @@ pub async fn get(State(state): State<AppState>, Auth(who): Auth) -> Result<Json<
         temperature: llm.temperature,
         context_window_tokens: llm.context_window_tokens(),
         notice: (provider == ProviderKind::Guide).then_some(
-            "No AI model is configured, so FlowPilot cannot answer chat messages yet (they get 503). \
-             Set FLOWPILOT_LLM_PROVIDER (anthropic or openai), its API key and, for a local model, \
-             FLOWPILOT_LLM_BASE_URL, then restart FlowPilot.",
+            "No AI model is configured: FlowPilot answers with the offline guide, which walks the \
+             matching runbooks of the knowledge base. Set FLOWPILOT_LLM_PROVIDER (anthropic or openai), \
+             its API key and, for a local model, FLOWPILOT_LLM_BASE_URL, then restart FlowPilot to use a model.",
         ),
     }))
 }

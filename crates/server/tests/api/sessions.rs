@@ -17,7 +17,7 @@ crate::on_both!(
     engineers_add_edit_and_delete_their_own_notes,
     a_second_send_while_a_turn_runs_gets_409,
     task_lane_ids_stay_stable_across_three_turns,
-    without_a_provider_a_message_gets_503_saying_how_to_configure_one,
+    without_a_model_the_offline_guide_walks_a_runbook_to_a_confirmed_fix,
     another_users_or_accounts_session_is_not_found_on_every_route,
     team_members_share_the_teams_sessions,
     images_of_the_wrong_kind_size_or_number_are_refused_before_anything_is_stored,
@@ -421,44 +421,127 @@ async fn task_lane_ids_stay_stable_across_three_turns(backend: Backend) {
     );
 }
 
-async fn without_a_provider_a_message_gets_503_saying_how_to_configure_one(backend: Backend) {
+async fn without_a_model_the_offline_guide_walks_a_runbook_to_a_confirmed_fix(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
     let token = app.admin_token().await;
-    let (status, created) = app
-        .call(
-            Method::POST,
-            "/api/v1/sessions",
-            Some(json!({"text": "Disk full on the file server"})),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "sessions open without a model");
-    let id = created["session"]["id"].as_str().expect("id");
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/sessions/{id}/messages"),
-            Some(json!({"text": "hello"})),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "no_provider");
+    let call = |method: Method, path: String, body: Option<Value>| {
+        let app = &app;
+        let token = token.clone();
+        async move { app.call(method, &path, body, Some(&token)).await }
+    };
+    let flow = json!({"slug": "printer-offline", "title": "Printer shows offline although it is on",
+        "symptoms": "printer offline", "tags": ["printing"],
+        "body": "Windows decides the status from the port.\n\n## Diagnostic questions\n- Can you ping the printer?\n- Does it affect every PC?\n\n## Checks\n### Check the port address\nThe IP may have changed.\n```powershell\nGet-PrinterPort\n```\n",
+        "resolution": "Update the port to the printer's IP address.\n```cmd\nnet stop spooler && net start spooler\n```"});
+    let (status, _) = call(Method::POST, "/api/v1/flows".into(), Some(flow)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, created) = call(
+        Method::POST,
+        "/api/v1/sessions".into(),
+        Some(json!({"text": "Printer offline on floor 2"})),
+    )
+    .await;
+    let id = created["session"]["id"].as_str().expect("id").to_owned();
+    let messages = format!("/api/v1/sessions/{id}/messages");
+
+    let (status, t1) = call(
+        Method::POST,
+        messages.clone(),
+        Some(json!({"text": "The printer shows offline but it is switched on"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t1}");
+    let display = t1["turn"]["display"].as_str().expect("display");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .expect("message")
-            .contains("FLOWPILOT_LLM_PROVIDER")
+        display.contains("Offline guide: no AI model is configured"),
+        "{display}"
     );
-    let (_, turns) = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/sessions/{id}/turns"),
-            None,
-            Some(&token),
-        )
-        .await;
-    assert_eq!(turns["items"], json!([]), "nothing stored");
+    assert!(
+        display.contains("Printer shows offline although it is on"),
+        "{display}"
+    );
+    assert_eq!(t1["turn"]["model"], "offline-guide");
+    assert_eq!(t1["suggested_flows"][0]["flow"]["slug"], "printer-offline");
+    let lane = &t1["task_lane"];
+    assert_eq!(
+        lane["questions"].as_array().map(Vec::len),
+        Some(2),
+        "{lane}"
+    );
+    assert_eq!(lane["actions"][0]["command"], "Get-PrinterPort");
+    let q1 = lane["questions"][0]["id"].as_str().expect("q").to_owned();
+    let q2 = lane["questions"][1]["id"].as_str().expect("q").to_owned();
+    let a1 = lane["actions"][0]["id"].as_str().expect("a").to_owned();
+
+    // One answer: a fact; the rest stays in the lane.
+    let (_, t2) = call(
+        Method::POST,
+        messages.clone(),
+        Some(json!({"text": "first answer", "task_responses": [
+            {"item_id": q1, "status": "answered", "answer": "Yes, it answers ping."}]})),
+    )
+    .await;
+    assert_eq!(t2["facts_added"][0]["source_ref"], q1.as_str(), "{t2}");
+    assert_eq!(t2["facts_added"][0]["source_type"], "question");
+    assert_eq!(
+        t2["task_lane"]["questions"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        t2["task_lane"]["questions"][0]["id"],
+        q2.as_str(),
+        "ids stay stable"
+    );
+    assert_eq!(t2["suggested_fix"], Value::Null);
+
+    // The rest done: the runbook's resolution becomes the fix.
+    let (_, t3) = call(
+        Method::POST,
+        messages.clone(),
+        Some(json!({"text": "done", "task_responses": [
+            {"item_id": q2, "status": "answered", "answer": "Only this PC."},
+            {"item_id": a1, "status": "done", "answer": "Port points at 10.0.0.9, printer is on .25"}]})),
+    )
+    .await;
+    assert_eq!(t3["facts_added"].as_array().map(Vec::len), Some(2), "{t3}");
+    let fix = &t3["suggested_fix"];
+    assert!(
+        fix["title"]
+            .as_str()
+            .expect("title")
+            .contains("Printer shows offline"),
+        "{t3}"
+    );
+    assert_eq!(
+        fix["ai_drafted_script"],
+        "net stop spooler && net start spooler"
+    );
+    assert_eq!(t3["task_lane"], json!({"questions": [], "actions": []}));
+    let fix_id = fix["id"].as_str().expect("fix").to_owned();
+
+    // "It worked": an outcome proposal the engineer confirms.
+    let (_, t4) = call(
+        Method::POST,
+        messages,
+        Some(json!({"text": "Updated the port, that worked!"})),
+    )
+    .await;
+    assert_eq!(t4["outcome_proposal"]["fix_id"], fix_id.as_str(), "{t4}");
+    assert_eq!(t4["outcome_proposal"]["outcome"], "success");
+    let (status, confirmed) = call(
+        Method::PATCH,
+        format!("/api/v1/fixes/{fix_id}/outcome"),
+        Some(json!({"outcome": "success"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert!(
+        t4["turn"]["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .is_empty(),
+        "{t4}"
+    );
 }
 
 /// Every session-scoped route, as (method, path, body); `{s}` is the session,

@@ -16,7 +16,7 @@ crate::on_both!(
     a_database_error_while_storing_rolls_the_whole_turn_back,
     a_provider_timeout_answers_504,
     a_second_message_while_a_turn_runs_gets_409,
-    without_a_provider_a_message_gets_503_saying_how_to_configure_one,
+    without_a_provider_and_no_matching_runbook_the_guide_says_so_plainly,
     a_streamed_turn_that_fails_ends_with_turn_failed,
 );
 
@@ -268,7 +268,7 @@ async fn a_second_message_while_a_turn_runs_gets_409(backend: Backend) {
     );
 }
 
-async fn without_a_provider_a_message_gets_503_saying_how_to_configure_one(backend: Backend) {
+async fn without_a_provider_and_no_matching_runbook_the_guide_says_so_plainly(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
     let token = app.admin_token().await;
     let (_, created) = app
@@ -288,14 +288,14 @@ async fn without_a_provider_a_message_gets_503_saying_how_to_configure_one(backe
             Some(&token),
         )
         .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert_eq!(body["error"]["code"], "no_provider");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let display = body["turn"]["display"].as_str().expect("display");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .expect("message")
-            .contains("FLOWPILOT_LLM_PROVIDER")
+        display.contains("FLOWPILOT_LLM_PROVIDER"),
+        "how to set a model: {display}"
     );
+    assert!(display.contains("no runbook"), "{display}");
+    assert_eq!(body["task_lane"], json!({"questions": [], "actions": []}));
     let missing = uuid::Uuid::now_v7();
     let (status, _) = app
         .call(
