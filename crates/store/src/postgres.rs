@@ -104,4 +104,5 @@ crate::shared::impl_store!(PgStore, Postgres);
 crate::events::impl_event_store!(PgStore, Postgres);
 crate::scripts::impl_scripts_store!(PgStore, Postgres);
 crate::sessions::impl_sessions_store!(PgStore, Postgres);
+crate::sessions::branches::impl_branch_steps!(PgStore, Postgres);
 crate::flows::impl_flow_store!(PgStore, Postgres);

@@ -94,4 +94,5 @@ crate::shared::impl_store!(SqliteStore, Sqlite);
 crate::events::impl_event_store!(SqliteStore, Sqlite);
 crate::scripts::impl_scripts_store!(SqliteStore, Sqlite);
 crate::sessions::impl_sessions_store!(SqliteStore, Sqlite);
+crate::sessions::branches::impl_branch_steps!(SqliteStore, Sqlite);
 crate::flows::impl_flow_store!(SqliteStore, Sqlite);

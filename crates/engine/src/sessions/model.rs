@@ -4,14 +4,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::account::ValidationError;
-use crate::ids::{BranchId, FactId, FixId, ScriptTemplateId, SessionId, TeamId, TurnId, UserId};
+use crate::ids::{
+    BranchId, FactId, FixId, ForkPointId, ScriptTemplateId, SessionId, TeamId, TurnId, UserId,
+};
 
 /// Declares a string enum with its wire names, `as_str` and `parse`.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -24,10 +25,10 @@ macro_rules! wire_enum {
             }
 
             /// Parses a wire name; the error lists the accepted ones.
-            pub fn parse(field: &'static str, s: &str) -> Result<Self, ValidationError> {
+            pub fn parse(field: &'static str, s: &str) -> Result<Self, $crate::account::ValidationError> {
                 match s {
                     $($wire => Ok($name::$variant),)+
-                    other => Err(ValidationError::new(
+                    other => Err($crate::account::ValidationError::new(
                         field,
                         format!(
                             "`{other}` is not one of: {}",
@@ -283,18 +284,22 @@ pub struct ImageMeta {
     pub bytes: usize,
 }
 
-/// The FORK a reply carried. Until branches exist it is returned and kept
-/// with the turn as written.
+/// The FORK a reply carried, kept with the turn: with the fork point and
+/// branches it made (none when it repeated an existing fork).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkRecord {
     pub fork_reason: String,
     pub options: Vec<ForkOptionRecord>,
+    #[serde(default)]
+    pub fork_point_id: Option<ForkPointId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkOptionRecord {
     pub label: String,
     pub description: String,
+    #[serde(default)]
+    pub branch_id: Option<BranchId>,
 }
 
 impl From<&markers::Fork> for ForkRecord {
@@ -307,8 +312,10 @@ impl From<&markers::Fork> for ForkRecord {
                 .map(|o| ForkOptionRecord {
                     label: o.label.clone(),
                     description: o.description.clone(),
+                    branch_id: None,
                 })
                 .collect(),
+            fork_point_id: None,
         }
     }
 }
@@ -347,6 +354,8 @@ pub struct Fact {
     pub text: String,
     pub summary: Option<String>,
     pub turn_id: Option<TurnId>,
+    /// The branch whose turn established it (facts are the session's).
+    pub branch_id: Option<BranchId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

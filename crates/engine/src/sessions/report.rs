@@ -1,9 +1,11 @@
 //! The session as a Markdown report, to paste into a ticket: the problem,
-//! what we know, the questions asked and their answers, the actions run,
+//! what we know, the investigation's branches (which hypotheses were ruled
+//! out and why), the questions asked and their answers, the actions run,
 //! and every fix tried with its outcome.
 
 use std::fmt::Write as _;
 
+use super::branches::{Branch, BranchStatus, BranchTree};
 use super::model::{Fact, FactSource, Fix, LaneKind, ResponseStatus, Session, Turn, TurnStatus};
 
 /// Text from the model or the engineer, made safe for one Markdown line or
@@ -21,7 +23,68 @@ fn block(text: &str) -> String {
     text.trim().replace('<', "&lt;").replace('>', "&gt;")
 }
 
-pub fn render_report(session: &Session, facts: &[Fact], turns: &[Turn], fixes: &[Fix]) -> String {
+/// One branch and, indented below it, its children.
+fn write_branch(
+    out: &mut String,
+    tree: &BranchTree,
+    b: &Branch,
+    active: Option<&Branch>,
+    depth: usize,
+) {
+    let indent = "  ".repeat(depth);
+    let status = match b.status {
+        BranchStatus::Active => "open",
+        BranchStatus::RuledOut => "ruled out",
+        BranchStatus::Revived => "revived",
+        BranchStatus::Resolved => "resolved",
+    };
+    let current = if active.is_some_and(|a| a.id == b.id) {
+        ", current"
+    } else {
+        ""
+    };
+    let turns = match b.turn_count {
+        1 => "1 turn".to_owned(),
+        n => format!("{n} turns"),
+    };
+    if b.is_root() {
+        let _ = writeln!(out, "{indent}- **Main line** ({turns}{current})");
+    } else {
+        let _ = writeln!(
+            out,
+            "{indent}- **{}** — {status} ({turns}{current})",
+            inline(&b.label)
+        );
+        if !b.description.trim().is_empty() {
+            let _ = writeln!(out, "{indent}  - Hypothesis: {}", inline(&b.description));
+        }
+    }
+    if let Some(reason) = &b.ruled_out_reason {
+        let _ = writeln!(out, "{indent}  - Ruled out because: {}", inline(reason));
+    }
+    if let Some(evidence) = &b.evidence {
+        let _ = writeln!(out, "{indent}  - Revived on: {}", inline(evidence));
+    }
+    let children = tree.children(b.id);
+    let mut forks: Vec<_> = children.iter().filter_map(|c| c.fork_point_id).collect();
+    forks.dedup();
+    for fork in forks {
+        if let Some(fp) = tree.fork_point(fork) {
+            let _ = writeln!(out, "{indent}  - Forked: {}", inline(&fp.fork_reason));
+        }
+        for child in children.iter().filter(|c| c.fork_point_id == Some(fork)) {
+            write_branch(out, tree, child, active, depth + 2);
+        }
+    }
+}
+
+pub fn render_report(
+    session: &Session,
+    facts: &[Fact],
+    tree: &BranchTree,
+    turns: &[Turn],
+    fixes: &[Fix],
+) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(out, "# {}\n", inline(&session.title));
@@ -51,6 +114,17 @@ pub fn render_report(session: &Session, facts: &[Fact], turns: &[Turn], fixes: &
         let _ = writeln!(out, "- {} _({source})_", inline(&f.text));
     }
     out.push('\n');
+
+    if let Some(root) = tree.root() {
+        out.push_str(
+            "## Investigation
+
+",
+        );
+        let active = session.active_branch_id.and_then(|a| tree.get(a));
+        write_branch(&mut out, tree, root, active, 0);
+        out.push('\n');
+    }
 
     let responses: Vec<_> = turns.iter().flat_map(|t| &t.task_responses).collect();
     let answered = |kind: LaneKind| {

@@ -10,7 +10,7 @@ use super::store::{
 };
 use crate::account::{Principal, ValidationError};
 use crate::error::{Error, Result, StoreError};
-use crate::ids::{FactId, FixId, SessionId, TeamId};
+use crate::ids::{BranchId, FactId, FixId, SessionId, TeamId};
 use crate::store::Store;
 
 /// The longest problem text a session may start with, in characters.
@@ -234,8 +234,17 @@ pub async fn delete_session(store: &dyn Store, who: &Principal, id: SessionId) -
     store.delete_session(who, id).await.map_err(session_error)
 }
 
-pub async fn list_turns(store: &dyn Store, who: &Principal, id: SessionId) -> Result<Vec<Turn>> {
-    store.list_turns(who, id).await.map_err(session_error)
+/// The session's turns, oldest first; with `branch`, that branch's only.
+pub async fn list_turns(
+    store: &dyn Store,
+    who: &Principal,
+    id: SessionId,
+    branch: Option<BranchId>,
+) -> Result<Vec<Turn>> {
+    store
+        .list_turns(who, id, branch)
+        .await
+        .map_err(session_error)
 }
 
 pub async fn list_facts(store: &dyn Store, who: &Principal, id: SessionId) -> Result<Vec<Fact>> {

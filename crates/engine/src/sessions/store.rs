@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::branches::{Branch, BranchChange, BranchContext, BranchTree, ForkChange};
 use super::model::{
     ContextFit, Fact, FactSource, Fix, FixDecision, FixOutcome, ForkRecord, ImageMeta, LaneItem,
     OutcomeProposal, Session, SessionStatus, TaskLane, TaskResponse, Turn, TurnDiagnostic,
@@ -18,7 +19,7 @@ use super::model::{
 use crate::account::Principal;
 use crate::error::StoreResult;
 use crate::events::ExpiredTurn;
-use crate::ids::{FactId, FixId, ScriptTemplateId, SessionId, TeamId, TurnId};
+use crate::ids::{BranchId, FactId, FixId, ScriptTemplateId, SessionId, TeamId, TurnId};
 
 /// `Conflict` texts the engine maps to messages.
 pub const STALE_STATE: &str = "stale_state_version";
@@ -79,6 +80,7 @@ pub struct SessionView {
     pub task_lane: TaskLane,
     pub facts: Vec<Fact>,
     pub active_fix: Option<Fix>,
+    pub branches: BranchTree,
 }
 
 #[derive(Debug, Clone)]
@@ -114,12 +116,16 @@ pub struct TurnContext {
     /// Every fix of the session, superseded ones included.
     pub fix_ids: Vec<FixId>,
     /// Completed turns, oldest first; at most `history_limit` of the latest.
+    /// When branching: of the active branch's path, i.e. each ancestor's
+    /// turns up to the fork that led on, then the branch's own.
     pub history: Vec<HistoryTurn>,
     /// One line per exchange before those (oldest first), kept with the
-    /// session as turns leave the replayed window.
+    /// session as main-line turns leave the replayed window.
     pub summary: String,
     /// "What we know", oldest first.
     pub facts: Vec<Fact>,
+    /// The branch tree and the active branch (empty before the first fork).
+    pub branches: BranchContext,
 }
 
 /// The turn row written when a message arrives.
@@ -222,7 +228,13 @@ pub struct TurnCommit {
     pub turn_id: TurnId,
     pub session_id: SessionId,
     pub reply: ReplyRecord,
+    /// The FORK as the reply wrote it, kept with the turn (with the ids of
+    /// what `fork_change` made filled in by the store).
     pub fork: Option<ForkRecord>,
+    pub fork_change: ForkChange,
+    /// When branching: the line the running summary of the turn's branch
+    /// gains.
+    pub branch_line: Option<String>,
     /// The new lane (ids assigned); empty clears it.
     pub task_lane: TaskLane,
     /// Items of the new lane the session has not had before.
@@ -242,6 +254,11 @@ pub struct TurnCommitted {
     pub facts_added: Vec<Fact>,
     /// The new fix, or the active one the reply repeated.
     pub suggested_fix: Option<Fix>,
+    /// The FORK as stored, with the fork point and branches it made.
+    pub fork: Option<ForkRecord>,
+    /// The lane the session now shows: the turn's, or the new branch's
+    /// (empty) when the fork moved the conversation.
+    pub task_lane: TaskLane,
 }
 
 #[async_trait]
@@ -271,8 +288,13 @@ pub trait SessionStore: Send + Sync + 'static {
 
     async fn delete_session(&self, who: &Principal, id: SessionId) -> StoreResult<()>;
 
-    /// The session's turns, oldest first.
-    async fn list_turns(&self, who: &Principal, session: SessionId) -> StoreResult<Vec<Turn>>;
+    /// The session's turns, oldest first; with `branch`, that branch's only.
+    async fn list_turns(
+        &self,
+        who: &Principal,
+        session: SessionId,
+        branch: Option<BranchId>,
+    ) -> StoreResult<Vec<Turn>>;
 
     async fn turn_context(
         &self,
@@ -319,6 +341,32 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn expire_leases(&self, now_ms: i64, why: LostTurn) -> StoreResult<Vec<ExpiredTurn>>;
 
     async fn list_facts(&self, who: &Principal, session: SessionId) -> StoreResult<Vec<Fact>>;
+
+    /// The session's branches and fork points.
+    async fn branch_tree(&self, who: &Principal, session: SessionId) -> StoreResult<BranchTree>;
+
+    /// Makes `branch` (of `session`) the active one, keeping the departing
+    /// branch's task lane with it and bringing back the new one's:
+    /// `Conflict(BRANCH_RULED_OUT)` for a ruled-out branch,
+    /// `Conflict(TURN_RUNNING)` while a reply is being written.
+    async fn switch_branch(
+        &self,
+        who: &Principal,
+        session: SessionId,
+        branch: BranchId,
+        expected: Option<i64>,
+    ) -> StoreResult<Session>;
+
+    /// Rules out, revives or resolves a branch of a session the caller can
+    /// see (`NotFound` otherwise); see `BranchChange` for where the
+    /// conversation goes. `Conflict(ROOT_BRANCH)` for the root branch.
+    async fn update_branch(
+        &self,
+        who: &Principal,
+        branch: BranchId,
+        change: BranchChange,
+        expected: Option<i64>,
+    ) -> StoreResult<(Branch, Session)>;
 
     async fn create_fact(
         &self,

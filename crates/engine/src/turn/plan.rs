@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::prompt::summary_entry;
 use crate::ids::{FixId, ScriptTemplateId};
 use crate::sessions::{
-    FactSource, FixChange, ForkRecord, NewFact, NewFix, OutcomeProposal, ReplyRecord, TurnCommit,
-    TurnContext, TurnDiagnostic, assign_lane_ids,
+    FactSource, FixChange, ForkChange, ForkRecord, HistoryTurn, NewFact, NewFix, OutcomeProposal,
+    ReplyRecord, TurnCommit, TurnContext, TurnDiagnostic, assign_lane_ids, plan_fork,
 };
 
 /// A SUGGEST_FIX's `script_template_slug`, looked up in the account's library.
@@ -169,6 +170,25 @@ pub fn plan(turn_id: crate::ids::TurnId, input: PlanInput<'_>) -> TurnCommit {
         }
     });
 
+    let fork = parsed.fork.as_ref().map(ForkRecord::from);
+    let fork_change = match &fork {
+        None => ForkChange::None,
+        Some(f) => {
+            let (change, why) = plan_fork(&ctx.branches, f);
+            if let Some(why) = why {
+                reply.diagnostics.push(diagnostic("fork", why));
+            }
+            change
+        }
+    };
+    // What the branch's siblings will read of this exchange.
+    let branch_line = ctx.branches.active.map(|_| {
+        summary_entry(&HistoryTurn {
+            user_message: message.to_owned(),
+            display: reply.display.clone(),
+        })
+    });
+
     let problem_summary = ctx
         .session
         .problem_summary
@@ -179,7 +199,9 @@ pub fn plan(turn_id: crate::ids::TurnId, input: PlanInput<'_>) -> TurnCommit {
         turn_id,
         session_id: ctx.session.id,
         reply,
-        fork: parsed.fork.as_ref().map(ForkRecord::from),
+        fork,
+        fork_change,
+        branch_line,
         task_lane,
         new_lane_items,
         facts,

@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 
 use crate::llm::{ChatMessage, ChatRequest, ImageInput};
 use crate::retrieval::RetrievedFlow;
-use crate::sessions::{ContextFit, Fact, Fix, HistoryTurn, TaskLane, TurnContext};
+use crate::sessions::{
+    Branch, BranchContext, BranchStatus, BranchTree, ContextFit, Fact, Fix, HistoryTurn, TaskLane,
+    TurnContext,
+};
 
 /// FlowPilot's system prompt, kept under version control and tested: every
 /// example in it parses cleanly.
@@ -110,6 +113,116 @@ pub fn state_section(facts: &[Fact], active_fix: Option<&Fix>, lane: &TaskLane) 
         let _ = writeln!(out, "- Action {} \"{}\"", a.id, a.label);
     }
     out
+}
+
+fn status_words(b: &Branch) -> String {
+    match b.status {
+        BranchStatus::Active => "open".to_owned(),
+        BranchStatus::Revived => "revived".to_owned(),
+        BranchStatus::Resolved => "resolved".to_owned(),
+        BranchStatus::RuledOut => match &b.ruled_out_reason {
+            Some(why) => format!("ruled out: {}", one_line(why, 300)),
+            None => "ruled out".to_owned(),
+        },
+    }
+}
+
+fn tree_lines(
+    out: &mut String,
+    tree: &BranchTree,
+    b: &Branch,
+    active: Option<&Branch>,
+    depth: usize,
+) {
+    let indent = "  ".repeat(depth);
+    let here = if active.is_some_and(|a| a.id == b.id) {
+        " ← you are here"
+    } else {
+        ""
+    };
+    if b.is_root() {
+        let _ = writeln!(out, "{indent}- Main line{here}");
+    } else {
+        let _ = writeln!(out, "{indent}- \"{}\" ({}){here}", b.label, status_words(b));
+    }
+    let children = tree.children(b.id);
+    let mut forks: Vec<_> = children.iter().filter_map(|c| c.fork_point_id).collect();
+    forks.dedup();
+    for fork in forks {
+        if let Some(fp) = tree.fork_point(fork) {
+            let _ = writeln!(
+                out,
+                "{indent}  - forked because: {}",
+                one_line(&fp.fork_reason, 300)
+            );
+        }
+        for child in children.iter().filter(|c| c.fork_point_id == Some(fork)) {
+            tree_lines(out, tree, child, active, depth + 2);
+        }
+    }
+}
+
+/// The "Investigation branches" section of a branching session: the tree,
+/// where the conversation is, the revival evidence of a revived branch,
+/// and what the other branches tried and learned (their running
+/// summaries, kept as they progress, and the facts their turns promoted).
+pub fn branch_section(branches: &BranchContext, facts: &[Fact]) -> Option<String> {
+    let tree = &branches.tree;
+    let root = tree.root()?;
+    let active = branches.active.and_then(|a| tree.get(a));
+    let mut out = String::from(
+        "## Investigation branches
+
+",
+    );
+    match branches.on_branch() {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "The investigation forked. This conversation is the branch \"{}\": {}. Its history above the new message is the main line up to the fork, then this branch's own turns.",
+                b.label,
+                one_line(&b.description, 600)
+            );
+            if b.status == BranchStatus::Revived
+                && let Some(evidence) = &b.evidence
+            {
+                let _ = writeln!(
+                    out,
+                    "\nThis branch was ruled out earlier and has been revived on new evidence: {}",
+                    one_line(evidence, 1_000)
+                );
+            }
+        }
+        None => out.push_str(
+            "The investigation forked; the conversation is on the main line. The engineer can switch to a branch to pursue its hypothesis.\n",
+        ),
+    }
+    out.push_str("\nTree:\n");
+    tree_lines(&mut out, tree, root, active, 0);
+    let others: Vec<&Branch> = match branches.on_branch() {
+        Some(b) => tree.siblings_along(b.id),
+        None => tree.children(root.id),
+    };
+    let others: Vec<&Branch> = others
+        .into_iter()
+        .filter(|o| o.turn_count > 0 || o.status != BranchStatus::Active)
+        .collect();
+    if !others.is_empty() {
+        out.push_str("\nOther branches, what was tried and learned there:\n");
+    }
+    for o in others {
+        let _ = writeln!(out, "\n### \"{}\" ({})", o.label, status_words(o));
+        for line in o.summary.lines().filter(|l| l.starts_with("- Engineer: ")) {
+            let _ = writeln!(out, "{line}");
+        }
+        for f in facts.iter().filter(|f| f.branch_id == Some(o.id)) {
+            let _ = writeln!(out, "- Learned: {}", one_line(&f.text, 300));
+        }
+        if let Some(evidence) = &o.evidence {
+            let _ = writeln!(out, "- Revived on: {}", one_line(evidence, 300));
+        }
+    }
+    Some(out)
 }
 
 /// The model's context window, as configured.
@@ -235,11 +348,13 @@ pub fn build_request(
     budget: PromptBudget,
     window: ContextWindow,
 ) -> (ChatRequest, ContextFit) {
-    let context = format!(
-        "{}\n{}",
-        state_section(&ctx.facts, ctx.active_fix.as_ref(), &ctx.task_lane),
-        knowledge_base_section(flows, budget.retrieval_chars)
-    );
+    let mut context = state_section(&ctx.facts, ctx.active_fix.as_ref(), &ctx.task_lane);
+    context.push('\n');
+    if let Some(branches) = branch_section(&ctx.branches, &ctx.facts) {
+        context.push_str(&branches);
+        context.push('\n');
+    }
+    context.push_str(&knowledge_base_section(flows, budget.retrieval_chars));
     let fixed = estimate_tokens(SYSTEM_PROMPT.len() + context.len() + message.len())
         + IMAGE_TOKENS * u32::try_from(images.len()).unwrap_or(u32::MAX)
         + MESSAGE_TOKENS;

@@ -155,10 +155,12 @@ impl TurnRun {
         let parsed = finished.parsed;
         // The oldest replayed exchange leaves the window once this turn is
         // in the history: fold it into the session's summary.
-        let history_line = (self.ctx.history.len() >= inner.settings.limits.history_turns as usize)
-            .then(|| self.ctx.history.first())
-            .flatten()
-            .map(summary_entry);
+        // (Main-line turns only: a branch's history is its path's.)
+        let history_line = (self.ctx.history.len() >= inner.settings.limits.history_turns as usize
+            && self.ctx.branches.on_branch().is_none())
+        .then(|| self.ctx.history.first())
+        .flatten()
+        .map(summary_entry);
         let record = ReplyRecord {
             display: parsed.display.clone(),
             raw_reply: reply.raw,
@@ -181,10 +183,13 @@ impl TurnRun {
     /// still fails") the session's title too, so the session's own flows
     /// stay in reach.
     fn retrieval_query(&self) -> String {
-        if self.text.split_whitespace().count() < 6 {
-            format!("{} {}", self.text, self.ctx.session.title)
-        } else {
-            self.text.clone()
+        if self.text.split_whitespace().count() >= 6 {
+            return self.text.clone();
+        }
+        match self.ctx.branches.on_branch() {
+            // On a branch, its hypothesis says what the message is about.
+            Some(b) => format!("{} {} {}", self.text, b.label, self.ctx.session.title),
+            None => format!("{} {}", self.text, self.ctx.session.title),
         }
     }
 
@@ -403,8 +408,6 @@ impl TurnRun {
                 now,
             },
         );
-        let task_lane = commit.task_lane.clone();
-        let fork = commit.fork.clone();
         let proposal = commit.outcome_proposal.clone();
         commit.reply.timings.persist_ms = ms(persist_started);
         commit.reply.timings.total_ms = ms(self.arrived);
@@ -412,8 +415,8 @@ impl TurnRun {
             Ok(committed) => Ok(TurnResult {
                 turn: committed.turn,
                 session: committed.session,
-                task_lane,
-                fork,
+                task_lane: committed.task_lane,
+                fork: committed.fork,
                 facts_added: committed.facts_added,
                 suggested_fix: committed.suggested_fix,
                 outcome_proposal: proposal.map(|(fix_id, p): (FixId, OutcomeProposal)| {

@@ -3,6 +3,7 @@
 //! with their OpenAPI descriptions, so the document can't drift from the
 //! code.
 
+mod branches;
 pub mod dto;
 mod flows;
 mod health;
@@ -72,6 +73,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(provider::get))
         .merge(script_templates::routes())
         .merge(sessions::routes())
+        .merge(branches::routes())
         .merge(flows::routes())
         .split_for_parts()
 }

@@ -2,8 +2,8 @@
 
 use engine::retrieval::RetrievedFlow;
 use engine::sessions::{
-    Fact, Fix, ForkRecord, ImageMeta, OutcomeProposal, Session, TaskLane, TaskResponse, Turn,
-    TurnDiagnostic, TurnErrorInfo, TurnTimings,
+    Branch, BranchTree, Fact, Fix, ForkPoint, ForkRecord, ImageMeta, OutcomeProposal, Session,
+    TaskLane, TaskResponse, Turn, TurnDiagnostic, TurnErrorInfo, TurnTimings,
 };
 use engine::turn::{ProposalOut, TurnResult};
 use serde::Serialize;
@@ -128,6 +128,9 @@ pub struct FactDto {
     pub text: String,
     pub summary: Option<String>,
     pub turn_id: Option<Uuid>,
+    /// The branch whose turn established it (facts belong to the whole
+    /// session).
+    pub branch_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -143,6 +146,7 @@ impl From<Fact> for FactDto {
             text: f.text,
             summary: f.summary,
             turn_id: f.turn_id.map(|t| t.as_uuid()),
+            branch_id: f.branch_id.map(|b| b.as_uuid()),
             created_at: f.created_at,
             updated_at: f.updated_at,
         }
@@ -323,7 +327,8 @@ impl From<TurnErrorInfo> for TurnErrorDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ForkBranchDto {
-    /// `null` until the branch tree exists.
+    /// `null` when the fork repeated branches that already exist (see the
+    /// turn's diagnostics).
     pub branch_id: Option<Uuid>,
     pub label: String,
     pub description: String,
@@ -331,23 +336,25 @@ pub struct ForkBranchDto {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ForkDto {
-    /// `null` until the branch tree exists.
+    /// `null` when the fork made no branches (it repeated existing ones).
     pub fork_point_id: Option<Uuid>,
     pub fork_reason: String,
     pub branches: Vec<ForkBranchDto>,
+    /// Where the conversation is after the turn: unchanged after a fork on
+    /// the main line, the first new branch after a fork inside a branch.
     pub active_branch_id: Option<Uuid>,
 }
 
 impl ForkDto {
     fn new(f: ForkRecord, active_branch_id: Option<Uuid>) -> Self {
         Self {
-            fork_point_id: None,
+            fork_point_id: f.fork_point_id.map(|p| p.as_uuid()),
             fork_reason: f.fork_reason,
             branches: f
                 .options
                 .into_iter()
                 .map(|o| ForkBranchDto {
-                    branch_id: None,
+                    branch_id: o.branch_id.map(|b| b.as_uuid()),
                     label: o.label,
                     description: o.description,
                 })
@@ -355,6 +362,99 @@ impl ForkDto {
             active_branch_id,
         }
     }
+}
+
+/// A line of investigation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BranchDto {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    /// `null` for the root branch (the main line).
+    pub fork_point_id: Option<Uuid>,
+    pub parent_branch_id: Option<Uuid>,
+    pub label: String,
+    /// The hypothesis.
+    pub description: String,
+    /// `active`, `ruled_out`, `revived` or `resolved`.
+    pub status: String,
+    /// The evidence that revived it.
+    pub evidence: Option<String>,
+    /// Why it was ruled out.
+    pub ruled_out_reason: Option<String>,
+    pub is_root: bool,
+    /// The option's place in its fork (0 first).
+    pub position: i64,
+    /// Completed, stopped or incomplete turns on the branch.
+    pub turn_count: i64,
+    /// One line per exchange on the branch (what its siblings' prompts
+    /// read of it).
+    pub summary: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Branch> for BranchDto {
+    fn from(b: Branch) -> Self {
+        Self {
+            id: b.id.as_uuid(),
+            session_id: b.session_id.as_uuid(),
+            is_root: b.is_root(),
+            fork_point_id: b.fork_point_id.map(|f| f.as_uuid()),
+            parent_branch_id: b.parent_branch_id.map(|p| p.as_uuid()),
+            label: b.label,
+            description: b.description,
+            status: b.status.as_str().to_owned(),
+            evidence: b.evidence,
+            ruled_out_reason: b.ruled_out_reason,
+            position: b.position,
+            turn_count: b.turn_count,
+            summary: b.summary,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+        }
+    }
+}
+
+/// Where the investigation forked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForkPointDto {
+    pub id: Uuid,
+    /// The turn whose reply forked.
+    pub turn_id: Option<Uuid>,
+    /// The branch it forked from.
+    pub parent_branch_id: Option<Uuid>,
+    pub fork_reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<ForkPoint> for ForkPointDto {
+    fn from(f: ForkPoint) -> Self {
+        Self {
+            id: f.id.as_uuid(),
+            turn_id: f.turn_id.map(|t| t.as_uuid()),
+            parent_branch_id: f.parent_branch_id.map(|p| p.as_uuid()),
+            fork_reason: f.fork_reason,
+            created_at: f.created_at,
+        }
+    }
+}
+
+/// `{"branch": {...}, "session": {...}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BranchEnvelope {
+    pub branch: BranchDto,
+    pub session: SessionDto,
+}
+
+/// The tree as flat lists: each branch names its parent and fork point.
+pub fn tree_dto(tree: BranchTree) -> (Vec<BranchDto>, Vec<ForkPointDto>) {
+    (
+        tree.branches.into_iter().map(Into::into).collect(),
+        tree.fork_points.into_iter().map(Into::into).collect(),
+    )
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -519,6 +619,9 @@ pub struct SessionViewDto {
     pub task_lane: TaskLaneDto,
     pub facts: Vec<FactDto>,
     pub active_fix: Option<FixDto>,
-    /// The branch tree; empty until the investigation forks.
-    pub branches: Vec<Value>,
+    /// The branch tree, root first, as a flat list (each branch names its
+    /// parent and fork point); empty until the investigation forks.
+    pub branches: Vec<BranchDto>,
+    /// Where the investigation forked, oldest first.
+    pub fork_points: Vec<ForkPointDto>,
 }

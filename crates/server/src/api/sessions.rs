@@ -134,12 +134,14 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<SessionViewDto>> {
     let view = sessions::session_view(state.store(), &who, SessionId::from(id)).await?;
+    let (branches, fork_points) = super::session_dto::tree_dto(view.branches);
     Ok(Json(SessionViewDto {
         session: view.session.into(),
         task_lane: view.task_lane.into(),
         facts: view.facts.into_iter().map(Into::into).collect(),
         active_fix: view.active_fix.map(Into::into),
-        branches: Vec::new(),
+        branches,
+        fork_points,
     }))
 }
 
@@ -315,15 +317,28 @@ pub async fn stop_turn(
     ))
 }
 
-/// The session's turns, oldest first.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}/turns", tag = "sessions", params(("id" = Uuid, Path)),
+#[derive(Deserialize, IntoParams)]
+pub struct TurnsQuery {
+    /// Only this branch's own turns.
+    branch_id: Option<Uuid>,
+}
+
+/// The session's turns, oldest first; `?branch_id=` for one branch's.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}/turns", tag = "sessions", params(("id" = Uuid, Path), TurnsQuery),
     responses((status = 200, body = Page<TurnDto>), (status = 404, body = ErrorBody)))]
 pub async fn list_turns(
     State(state): State<AppState>,
     Auth(who): Auth,
     Path(id): Path<Uuid>,
+    Query(q): Query<TurnsQuery>,
 ) -> Result<Json<Page<TurnDto>>> {
-    let turns = sessions::list_turns(state.store(), &who, SessionId::from(id)).await?;
+    let turns = sessions::list_turns(
+        state.store(),
+        &who,
+        SessionId::from(id),
+        q.branch_id.map(Into::into),
+    )
+    .await?;
     Ok(Json(Page::all(turns)))
 }
 
@@ -552,9 +567,10 @@ pub async fn report(
     let store = state.store();
     let id = SessionId::from(id);
     let view = sessions::session_view(store, &who, id).await?;
-    let turns = sessions::list_turns(store, &who, id).await?;
+    let turns = sessions::list_turns(store, &who, id, None).await?;
     let fixes = sessions::list_fixes(store, &who, id).await?;
-    let markdown = sessions::render_report(&view.session, &view.facts, &turns, &fixes);
+    let markdown =
+        sessions::render_report(&view.session, &view.facts, &view.branches, &turns, &fixes);
     Ok((
         [(
             header::CONTENT_TYPE,

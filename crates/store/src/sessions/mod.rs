@@ -2,6 +2,7 @@
 //! task lane, facts and fixes. Like `shared::impl_store!`, one body is
 //! stamped out per pool type.
 
+pub(crate) mod branches;
 pub(crate) mod rows;
 pub(crate) mod sql;
 
@@ -506,11 +507,22 @@ macro_rules! impl_sessions_store {
                         .map_err(|e| db_error(e, "reading the active fix"))?
                         .map(Fix::try_from)
                         .transpose()?;
+                    let branches = if session.is_branching {
+                        let mut conn = self
+                            .pool
+                            .acquire()
+                            .await
+                            .map_err(|e| db_error(e, "connecting to read branches"))?;
+                        Self::tree_in(&mut conn, who.account_id.as_uuid(), id.as_uuid()).await?
+                    } else {
+                        ::engine::sessions::BranchTree::default()
+                    };
                     Ok(SessionView {
                         session,
                         task_lane,
                         facts,
                         active_fix,
+                        branches,
                     })
                 }
 
@@ -565,11 +577,13 @@ macro_rules! impl_sessions_store {
                     &self,
                     who: &Principal,
                     session: SessionId,
+                    branch: Option<::engine::ids::BranchId>,
                 ) -> StoreResult<Vec<Turn>> {
                     self.get_session(who, session).await?;
                     let turns = ::sqlx::query_as::<_, rows::TurnRow>(sql::LIST_TURNS)
                         .bind(who.account_id.as_uuid())
                         .bind(session.as_uuid())
+                        .bind(branch.map(|b| b.as_uuid()))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(|e| db_error(e, "listing turns"))?;
@@ -613,21 +627,45 @@ macro_rules! impl_sessions_store {
                             .map_err(|e| db_error(e, "reading the session's fixes"))?)?;
                     let fix_ids = fixes.iter().map(|f| f.id).collect();
                     let active_fix = fixes.into_iter().find(|f| f.superseded_at.is_none());
-                    let mut history: Vec<HistoryTurn> =
-                        ::sqlx::query_as::<_, rows::HistoryRow>(sql::HISTORY)
-                            .bind(account)
-                            .bind(id.as_uuid())
-                            .bind(i64::from(history_limit))
-                            .fetch_all(&mut *conn)
-                            .await
-                            .map_err(|e| db_error(e, "reading the conversation"))?
-                            .into_iter()
-                            .map(|r| HistoryTurn {
-                                user_message: r.user_message,
-                                display: r.display,
-                            })
-                            .collect();
-                    history.reverse();
+                    let branches = if session.is_branching {
+                        ::engine::sessions::BranchContext {
+                            tree: Self::tree_in(&mut conn, account, id.as_uuid()).await?,
+                            active: session.active_branch_id,
+                        }
+                    } else {
+                        ::engine::sessions::BranchContext::default()
+                    };
+                    let history: Vec<HistoryTurn> = match branches.active {
+                        Some(active) => {
+                            Self::path_history(
+                                &mut conn,
+                                account,
+                                id.as_uuid(),
+                                &branches.tree,
+                                active,
+                                history_limit,
+                            )
+                            .await?
+                        }
+                        None => {
+                            let mut h: Vec<HistoryTurn> =
+                                ::sqlx::query_as::<_, rows::HistoryRow>(sql::HISTORY)
+                                    .bind(account)
+                                    .bind(id.as_uuid())
+                                    .bind(i64::from(history_limit))
+                                    .fetch_all(&mut *conn)
+                                    .await
+                                    .map_err(|e| db_error(e, "reading the conversation"))?
+                                    .into_iter()
+                                    .map(|r| HistoryTurn {
+                                        user_message: r.user_message,
+                                        display: r.display,
+                                    })
+                                    .collect();
+                            h.reverse();
+                            h
+                        }
+                    };
                     // Only a session with a full window has folded anything.
                     let summary: String = if history.len() >= history_limit as usize {
                         ::sqlx::query_scalar(sql::HISTORY_SUMMARY)
@@ -655,6 +693,7 @@ macro_rules! impl_sessions_store {
                         history,
                         summary,
                         facts,
+                        branches,
                     })
                 }
 
@@ -699,21 +738,38 @@ macro_rules! impl_sessions_store {
                     // The session's row first, as in every transaction that
                     // touches a session, so that PostgreSQL writers queue on
                     // it instead of deadlocking on the rows behind it.
-                    let session = ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
-                        .bind(account)
-                        .bind(session_id)
-                        .bind(c.reply.input_tokens)
-                        .bind(c.reply.output_tokens)
-                        .bind(1_i64)
-                        .bind(Some(Json(&c.task_lane)))
-                        .bind(c.problem_summary.clone())
-                        .bind(at)
-                        .bind(c.reply.history_line.as_deref())
-                        .bind(SUMMARY_MAX_CHARS)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(|e| db_error(e, "updating the session after a turn"))?
-                        .into_session()?;
+                    let mut session =
+                        ::sqlx::query_as::<_, rows::SessionRow>(sql::SESSION_AFTER_TURN)
+                            .bind(account)
+                            .bind(session_id)
+                            .bind(c.reply.input_tokens)
+                            .bind(c.reply.output_tokens)
+                            .bind(1_i64)
+                            .bind(Some(Json(&c.task_lane)))
+                            .bind(c.problem_summary.clone())
+                            .bind(at)
+                            .bind(c.reply.history_line.as_deref())
+                            .bind(SUMMARY_MAX_CHARS)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, "updating the session after a turn"))?
+                            .into_session()?;
+                    let mut fork = c.fork.clone();
+                    let mut task_lane = c.task_lane.clone();
+                    if let ::engine::sessions::ForkChange::Create(new_fork) = &c.fork_change {
+                        let (stored, after, lane) = Self::apply_fork(
+                            &mut tx,
+                            who,
+                            session,
+                            c.turn_id,
+                            new_fork,
+                            &c.task_lane,
+                        )
+                        .await?;
+                        fork = Some(stored);
+                        session = after;
+                        task_lane = lane;
+                    }
                     let turn = Self::end_turn_row(
                         &mut tx,
                         who,
@@ -722,10 +778,20 @@ macro_rules! impl_sessions_store {
                         TurnStatus::Completed,
                         &c.reply,
                         None,
-                        c.fork.as_ref(),
+                        fork.as_ref(),
                         Some(&c.task_lane),
                     )
                     .await?;
+                    if let Some(line) = &c.branch_line {
+                        ::sqlx::query($crate::sessions::branches::APPEND_BRANCH_LINE)
+                            .bind(account)
+                            .bind(turn_id)
+                            .bind(line)
+                            .bind(::engine::sessions::BRANCH_SUMMARY_MAX_CHARS)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| db_error(e, "updating a branch's summary"))?;
+                    }
                     for item in &c.new_lane_items {
                         ::sqlx::query(sql::INSERT_LANE_ITEM)
                             .bind(item.id)
@@ -802,6 +868,8 @@ macro_rules! impl_sessions_store {
                         session,
                         facts_added,
                         suggested_fix,
+                        fork,
+                        task_lane,
                     })
                 }
 
@@ -926,6 +994,137 @@ macro_rules! impl_sessions_store {
                         lost.extend(ended);
                     }
                     Ok(lost)
+                }
+
+                async fn branch_tree(
+                    &self,
+                    who: &Principal,
+                    session: SessionId,
+                ) -> StoreResult<::engine::sessions::BranchTree> {
+                    let mut conn = self
+                        .pool
+                        .acquire()
+                        .await
+                        .map_err(|e| db_error(e, "connecting to read branches"))?;
+                    Self::visible_session(&mut *conn, who, session)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    Self::tree_in(&mut conn, who.account_id.as_uuid(), session.as_uuid()).await
+                }
+
+                async fn switch_branch(
+                    &self,
+                    who: &Principal,
+                    id: SessionId,
+                    branch: ::engine::ids::BranchId,
+                    expected: Option<i64>,
+                ) -> StoreResult<Session> {
+                    let account = who.account_id.as_uuid();
+                    let mut tx = self
+                        .begin_session_write("starting to switch branches")
+                        .await?;
+                    let session = Self::bump(&mut tx, who, id, expected).await?;
+                    let to = Self::branch_of(&mut tx, account, id.as_uuid(), branch.as_uuid())
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    if to.status == ::engine::sessions::BranchStatus::RuledOut.as_str() {
+                        return Err(StoreError::Conflict(::engine::sessions::BRANCH_RULED_OUT));
+                    }
+                    Self::no_running_turn(&mut tx, id.as_uuid()).await?;
+                    let lane = Self::lane_of(&mut tx, who, id).await?;
+                    let session = Self::move_to(&mut tx, account, &session, &lane, &to).await?;
+                    let events =
+                        Self::changed(&mut tx, who, &session, "branch", branch.as_uuid()).await?;
+                    self.commit_and_publish(tx, &events, "committing a branch switch")
+                        .await?;
+                    Ok(session)
+                }
+
+                async fn update_branch(
+                    &self,
+                    who: &Principal,
+                    branch: ::engine::ids::BranchId,
+                    change: ::engine::sessions::BranchChange,
+                    expected: Option<i64>,
+                ) -> StoreResult<(::engine::sessions::Branch, Session)> {
+                    use ::engine::sessions::{
+                        BRANCH_NOT_RULED_OUT, BranchChange, BranchStatus, ROOT_BRANCH,
+                    };
+                    let account = who.account_id.as_uuid();
+                    let found = {
+                        let mut conn = self
+                            .pool
+                            .acquire()
+                            .await
+                            .map_err(|e| db_error(e, "connecting to read a branch"))?;
+                        Self::visible_branch(&mut conn, who, branch).await?
+                    };
+                    let id = SessionId::from(found.session_id);
+                    let mut tx = self
+                        .begin_session_write("starting to change a branch")
+                        .await?;
+                    // The session's row first (see `commit_turn`), then the
+                    // branch as it is now.
+                    let mut session = Self::bump(&mut tx, who, id, expected).await?;
+                    let current =
+                        Self::branch_of(&mut tx, account, found.session_id, branch.as_uuid())
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                    if current.fork_point_id.is_none() {
+                        return Err(StoreError::Conflict(ROOT_BRANCH));
+                    }
+                    let tree = Self::tree_in(&mut tx, account, found.session_id).await?;
+                    let (status, evidence, reason, move_to) = match &change {
+                        BranchChange::RuleOut { reason } => {
+                            // Ruling out the branch the conversation is on (or
+                            // an ancestor of it) moves the conversation back
+                            // to where that branch forked.
+                            let on_it = session
+                                .active_branch_id
+                                .is_some_and(|a| tree.path(a).iter().any(|(b, _)| *b == branch));
+                            let parent = current.parent_branch_id.filter(|_| on_it);
+                            (BranchStatus::RuledOut, None, reason.clone(), parent)
+                        }
+                        BranchChange::Revive { evidence } => {
+                            if current.status != BranchStatus::RuledOut.as_str() {
+                                return Err(StoreError::Conflict(BRANCH_NOT_RULED_OUT));
+                            }
+                            (
+                                BranchStatus::Revived,
+                                Some(evidence.clone()),
+                                None,
+                                Some(current.id),
+                            )
+                        }
+                        BranchChange::Resolve => (BranchStatus::Resolved, None, None, None),
+                    };
+                    let row = ::sqlx::query_as::<_, $crate::sessions::branches::BranchRow>(
+                        $crate::sessions::branches::SET_BRANCH_STATUS,
+                    )
+                    .bind(account)
+                    .bind(branch.as_uuid())
+                    .bind(status.as_str())
+                    .bind(evidence)
+                    .bind(reason)
+                    .bind(now())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| db_error(e, "changing a branch"))?;
+                    if let Some(to) = move_to
+                        && session.active_branch_id.map(|a| a.as_uuid()) != Some(to)
+                    {
+                        Self::no_running_turn(&mut tx, found.session_id).await?;
+                        let to = Self::branch_of(&mut tx, account, found.session_id, to)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        let lane = Self::lane_of(&mut tx, who, id).await?;
+                        session = Self::move_to(&mut tx, account, &session, &lane, &to).await?;
+                    }
+                    let events =
+                        Self::changed(&mut tx, who, &session, "branch", branch.as_uuid()).await?;
+                    self.commit_and_publish(tx, &events, "committing a branch change")
+                        .await?;
+                    Ok((row.try_into()?, session))
                 }
 
                 async fn list_facts(

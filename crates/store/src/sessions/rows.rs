@@ -119,6 +119,7 @@ pub(crate) struct FactRow {
     pub text: String,
     pub summary: Option<String>,
     pub turn_id: Option<Uuid>,
+    pub branch_id: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -138,6 +139,7 @@ impl TryFrom<FactRow> for Fact {
             text: row.text,
             summary: row.summary,
             turn_id: row.turn_id.map(Into::into),
+            branch_id: row.branch_id.map(Into::into),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })

@@ -59,6 +59,8 @@ macro_rules! session_cols {
     };
 }
 
+pub(crate) use session_cols;
+
 macro_rules! turn_cols {
     () => {
         "id, session_id, branch_id, status, user_message, display, input_tokens, \
@@ -69,7 +71,7 @@ macro_rules! turn_cols {
 
 macro_rules! fact_cols {
     () => {
-        "id, source_type, source_ref, text, summary, turn_id, created_at, updated_at"
+        "id, source_type, source_ref, text, summary, turn_id, branch_id, created_at, updated_at"
     };
 }
 
@@ -215,10 +217,12 @@ pub(crate) const SESSION_AFTER_TURN: &str = concat!(
     session_cols!("")
 );
 
+/// $3 a branch (NULL: every turn).
 pub(crate) const LIST_TURNS: &str = concat!(
     "SELECT ",
     turn_cols!(),
-    " FROM turns WHERE account_id = $1 AND session_id = $2 ORDER BY id"
+    " FROM turns WHERE account_id = $1 AND session_id = $2 AND ($3 IS NULL OR branch_id = $3) ",
+    "ORDER BY id"
 );
 
 /// The latest $3 exchanges the model should see again, newest first.
@@ -242,10 +246,14 @@ pub(crate) const LIST_FACTS: &str = concat!(
 );
 
 /// $1 id, $2 account, $3 session, $4 turn, $5 source type, $6 source ref,
-/// $7 text, $8 summary, $9 now.
+/// $7 text, $8 summary, $9 now. The fact's branch is its turn's, or for a
+/// note the session's active one.
 pub(crate) const INSERT_FACT: &str = concat!(
-    "INSERT INTO facts (id, account_id, session_id, turn_id, source_type, source_ref, text, ",
-    "summary, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ",
+    "INSERT INTO facts (id, account_id, session_id, turn_id, branch_id, source_type, source_ref, ",
+    "text, summary, created_at, updated_at) VALUES ($1, $2, $3, $4, ",
+    "COALESCE((SELECT branch_id FROM turns WHERE id = $4), ",
+    "(SELECT active_branch_id FROM sessions WHERE id = $3)), ",
+    "$5, $6, $7, $8, $9, $9) RETURNING ",
     fact_cols!()
 );
 
