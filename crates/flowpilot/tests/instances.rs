@@ -322,18 +322,23 @@ async fn serve_demo_on_a_fresh_data_dir_lets_an_engineer_work_an_incident_with_t
         .spawn()
         .expect("starts");
     let stdout = child.stdout.take().expect("stdout");
-    let password = tokio::task::spawn_blocking(move || {
-        std::io::BufReader::new(stdout)
+    // Read stdout to its end (a closed pipe would fail the server's next
+    // write), handing on the password line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|l| {
-                l.split_once("with the password ")
-                    .map(|(_, p)| p.trim().to_owned())
-            })
-    })
-    .await
-    .expect("reader")
-    .expect("the demo prints a password");
+        {
+            if let Some((_, p)) = line.split_once("with the password ") {
+                let _ = tx.send(p.trim().to_owned());
+            }
+        }
+    });
+    let password = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .expect("reader")
+        .expect("the demo prints a password");
     let server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),

@@ -10,8 +10,8 @@
 //! English stemming, stop words dropped; a query word that looks like an
 //! identifier (it has a digit: `0x80070005`, `AADSTS50076`, `KB5034441`,
 //! event `4740`) counts four times; words of five letters or more also
-//! match at edit distance 1 (nine or more: 2) at half weight, so small
-//! typos still find their flow.
+//! match at edit distance 1 (nine or more: 2) at half weight in title,
+//! symptoms and tags, so small typos still find their flow.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -207,7 +207,10 @@ impl FlowIndex {
                     Occur::Should,
                     Box::new(BoostQuery::new(Box::new(exact), weight * strength)),
                 ));
-                if distance > 0 && !identifier {
+                // Not in the body: its term dictionary is by far the
+                // largest, so fuzzy expansion there costs most, and a typo
+                // of a word that matters is caught in title or symptoms.
+                if distance > 0 && !identifier && weight > 1.0 {
                     let fuzzy = FuzzyTermQuery::new(term, distance, true);
                     clauses.push((
                         Occur::Should,

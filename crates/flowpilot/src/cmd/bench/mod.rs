@@ -4,6 +4,7 @@
 //! on loopback, and talks HTTP to it.
 
 mod fanout;
+mod kb;
 mod streams;
 mod turn;
 
@@ -26,6 +27,8 @@ pub enum Command {
     /// Delay of a turn's deltas from the provider to streams on the instance
     /// running the turn and on another instance (PostgreSQL).
     Fanout(fanout::FanoutArgs),
+    /// Import throughput and search latency on 10k and 100k synthetic flows.
+    Kb(kb::KbArgs),
 }
 
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Turn(args) => turn::run(args).await,
         Command::Streams(args) => streams::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
+        Command::Kb(args) => kb::run(args).await,
     }
 }
 
