@@ -115,12 +115,18 @@ pub trait Store:
     + crate::sessions::SessionStore
     + crate::events::EventStore
     + crate::kb::FlowStore
+    + crate::kb::embedding::VectorStore
 {
     /// This store as the events port alone (for a `Feed`).
     fn as_event_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::events::EventStore>;
 
     /// This store as the flows port alone (for a search index).
     fn as_flow_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::kb::FlowStore>;
+
+    /// This store as the flow vectors port alone (for dense search).
+    fn as_vector_store(
+        self: std::sync::Arc<Self>,
+    ) -> std::sync::Arc<dyn crate::kb::embedding::VectorStore>;
 }
 
 impl<T> Store for T
@@ -129,13 +135,20 @@ where
         + crate::scripts::ScriptStore
         + crate::sessions::SessionStore
         + crate::events::EventStore
-        + crate::kb::FlowStore,
+        + crate::kb::FlowStore
+        + crate::kb::embedding::VectorStore,
 {
     fn as_event_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::events::EventStore> {
         self
     }
 
     fn as_flow_store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::kb::FlowStore> {
+        self
+    }
+
+    fn as_vector_store(
+        self: std::sync::Arc<Self>,
+    ) -> std::sync::Arc<dyn crate::kb::embedding::VectorStore> {
         self
     }
 }

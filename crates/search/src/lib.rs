@@ -12,6 +12,17 @@
 //! event `4740`) counts four times; words of five letters or more also
 //! match at edit distance 1 (nine or more: 2) at half weight in title,
 //! symptoms and tags, so small typos still find their flow.
+//!
+//! Hybrid search (`FlowIndex::hybrid`): each flow also has a sentence
+//! embedding of its title and symptoms (`engine::kb::embedding`), kept in
+//! memory per account and brought up to date like the text index (one
+//! query for the account's vector version). A query is embedded and every
+//! vector scanned (`dense.rs`); the lexical and dense top candidates are
+//! fused by a weighted sum of min-max normalised scores. Full-text keeps
+//! exact identifiers strong; the embedding finds runbooks written in other
+//! words than the query's.
+
+mod dense;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +31,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use engine::Principal;
 use engine::ids::{AccountId, FlowId};
+use engine::kb::embedding::{Embedder, VectorStore};
 use engine::kb::{Flow, FlowStore};
 use engine::retrieval::{RetrievedFlow, Retriever};
 use tantivy::collector::TopDocs;
@@ -39,6 +51,25 @@ const ANALYZER: &str = "flow_text";
 const WRITER_HEAP: usize = 50_000_000;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 180;
+/// Candidates each side brings to a hybrid search.
+const CANDIDATES: usize = 40;
+/// The dense weight when none is set: chosen on the tuning half of the
+/// users'-words evaluation set (docs/performance.md, "Retrieval quality").
+pub const DEFAULT_DENSE_WEIGHT: f32 = 0.5;
+
+/// A query's vector and its nearest flows with their similarity.
+type Nearest = (Vec<f32>, Vec<(FlowId, f32)>);
+
+/// How a search ranks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Full-text (BM25) only.
+    Lexical,
+    /// Embedding similarity only.
+    Dense,
+    /// Both, fused with this weight on the dense side (0–1).
+    Hybrid(f32),
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -81,11 +112,67 @@ struct Inner {
     reader: IndexReader,
     fields: Fields,
     writer: Mutex<Writer>,
+    dense: Option<Dense>,
+}
+
+/// What hybrid search adds: the model, the stored vectors, and each
+/// account's vectors in memory with the version they are current at.
+struct Dense {
+    embedder: Arc<dyn Embedder>,
+    vectors: Arc<dyn VectorStore>,
+    weight: f32,
+    sets: std::sync::RwLock<HashMap<AccountId, dense::VectorSet>>,
+    versions: Mutex<HashMap<AccountId, i64>>,
+}
+
+/// Dense search's parts, for `FlowIndex::hybrid`.
+pub struct DenseSearch {
+    pub embedder: Arc<dyn Embedder>,
+    pub vectors: Arc<dyn VectorStore>,
+    /// Weight of the dense side in `Mode::Hybrid` (0–1).
+    pub weight: f32,
 }
 
 impl FlowIndex {
-    /// An empty index over `store`'s flows (filled on demand).
+    /// An empty full-text index over `store`'s flows (filled on demand).
     pub fn new(store: Arc<dyn FlowStore>) -> anyhow::Result<Self> {
+        Self::build(store, None)
+    }
+
+    /// Full-text and dense search, fused (`Mode::Hybrid` with the given
+    /// weight) in `Retriever::search`.
+    pub fn hybrid(store: Arc<dyn FlowStore>, dense: DenseSearch) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&dense.weight),
+            "the dense weight must be between 0 and 1, not {}",
+            dense.weight
+        );
+        Self::build(
+            store,
+            Some(Dense {
+                embedder: dense.embedder,
+                vectors: dense.vectors,
+                weight: dense.weight,
+                sets: std::sync::RwLock::new(HashMap::new()),
+                versions: Mutex::new(HashMap::new()),
+            }),
+        )
+    }
+
+    /// The ranking `Retriever::search` uses.
+    pub fn default_mode(&self) -> Mode {
+        match &self.inner.dense {
+            Some(d) => Mode::Hybrid(d.weight),
+            None => Mode::Lexical,
+        }
+    }
+
+    /// The embedding model's identity, when searching is hybrid.
+    pub fn model(&self) -> Option<&str> {
+        self.inner.dense.as_ref().map(|d| d.embedder.identity())
+    }
+
+    fn build(store: Arc<dyn FlowStore>, dense: Option<Dense>) -> anyhow::Result<Self> {
         let mut schema = Schema::builder();
         let text = TextOptions::default()
             .set_indexing_options(
@@ -132,6 +219,7 @@ impl FlowIndex {
                     writer,
                     versions: HashMap::new(),
                 }),
+                dense,
             }),
         })
     }
@@ -166,6 +254,15 @@ impl FlowIndex {
             w.writer
                 .delete_term(Term::from_field_text(f.id, &id.to_string()));
         }
+        if let Some(dense) = &inner.dense
+            && !changes.deleted.is_empty()
+            && let Ok(mut sets) = dense.sets.write()
+            && let Some(set) = sets.get_mut(&account)
+        {
+            for id in &changes.deleted {
+                set.remove(*id);
+            }
+        }
         w.writer.commit().context("committing the search index")?;
         inner
             .reader
@@ -173,6 +270,222 @@ impl FlowIndex {
             .context("reloading the search index")?;
         w.versions.insert(account, changes.version);
         Ok(())
+    }
+
+    /// Brings the account's vectors in memory up to date with the
+    /// database (nothing without dense search).
+    async fn sync_vectors(&self, account: AccountId) -> anyhow::Result<()> {
+        let Some(dense) = &self.inner.dense else {
+            return Ok(());
+        };
+        let current = dense
+            .vectors
+            .vector_version(account)
+            .await
+            .context("reading the flow vectors' version")?;
+        let mut versions = dense.versions.lock().await;
+        let known = versions.get(&account).copied();
+        if known == Some(current) {
+            return Ok(());
+        }
+        let changes = dense
+            .vectors
+            .vector_changes(account, dense.embedder.identity(), known.unwrap_or(0))
+            .await
+            .context("reading stored flow vectors")?;
+        {
+            let mut sets = dense
+                .sets
+                .write()
+                .map_err(|_| anyhow::anyhow!("the vector set's lock was poisoned"))?;
+            let set = sets
+                .entry(account)
+                .or_insert_with(|| dense::VectorSet::new(dense.embedder.dimensions()));
+            for v in &changes.vectors {
+                set.upsert(v.id, &v.vector);
+            }
+        }
+        versions.insert(account, changes.version);
+        Ok(())
+    }
+
+    /// Searches the account's flows with the given ranking (`Mode::Dense`
+    /// and `Mode::Hybrid` fall back to full-text when the index has no
+    /// model). What `kb eval` compares.
+    pub async fn search_with(
+        &self,
+        account: AccountId,
+        query: &str,
+        limit: usize,
+        mode: Mode,
+    ) -> anyhow::Result<Vec<RetrievedFlow>> {
+        self.sync(account).await?;
+        let mode = if self.inner.dense.is_some() {
+            self.sync_vectors(account).await?;
+            mode
+        } else {
+            Mode::Lexical
+        };
+        let text = query.to_owned();
+        let lexical = {
+            let this = self.clone();
+            let text = text.clone();
+            let k = match mode {
+                Mode::Lexical => limit,
+                Mode::Dense => 0,
+                Mode::Hybrid(_) => limit.max(CANDIDATES),
+            };
+            // Searching is CPU work: keep it off the async threads; the
+            // two sides run at once.
+            tokio::task::spawn_blocking(move || {
+                if k == 0 {
+                    Ok(Vec::new())
+                } else {
+                    this.run(account, &text, k)
+                }
+            })
+        };
+        if mode == Mode::Lexical {
+            return lexical.await.context("the search task stopped")?;
+        }
+        let nearest = {
+            let this = self.clone();
+            let k = limit.max(CANDIDATES);
+            tokio::task::spawn_blocking(move || this.nearest(account, &text, k))
+        };
+        let (lexical, nearest) = (lexical.await, nearest.await);
+        let lexical = lexical.context("the search task stopped")??;
+        let (query_vector, nearest) = match nearest.context("the search task stopped")? {
+            Ok(found) => found,
+            Err(e) => {
+                // A search still answers when the model fails.
+                tracing::warn!(error = %e, "embedding a query failed; answering with full-text search");
+                let mut lexical = lexical;
+                lexical.truncate(limit);
+                return Ok(lexical);
+            }
+        };
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            this.combine(account, &query_vector, lexical, nearest, limit, mode)
+        })
+        .await
+        .context("the search task stopped")?
+    }
+
+    /// The query's vector and its `k` nearest flows.
+    fn nearest(
+        &self,
+        account: AccountId,
+        text: &str,
+        k: usize,
+    ) -> anyhow::Result<Nearest> {
+        let Some(dense) = &self.inner.dense else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let query = dense
+            .embedder
+            .embed(&[text])?
+            .pop()
+            .context("the model returned no vector")?;
+        let sets = dense
+            .sets
+            .read()
+            .map_err(|_| anyhow::anyhow!("the vector set's lock was poisoned"))?;
+        let top = sets
+            .get(&account)
+            .map(|set| set.top(&query, k))
+            .unwrap_or_default();
+        Ok((query, top))
+    }
+
+    /// Fuses (or, for `Mode::Dense`, takes) the two sides' candidates.
+    fn combine(
+        &self,
+        account: AccountId,
+        query: &[f32],
+        lexical: Vec<RetrievedFlow>,
+        nearest: Vec<(FlowId, f32)>,
+        limit: usize,
+        mode: Mode,
+    ) -> anyhow::Result<Vec<RetrievedFlow>> {
+        let ranked: Vec<(FlowId, f32)> = match mode {
+            Mode::Hybrid(weight) => {
+                let Some(dense) = &self.inner.dense else {
+                    return Ok(lexical);
+                };
+                let sets = dense
+                    .sets
+                    .read()
+                    .map_err(|_| anyhow::anyhow!("the vector set's lock was poisoned"))?;
+                let set = sets.get(&account);
+                let mut candidates: Vec<dense::Candidate> = lexical
+                    .iter()
+                    .map(|f| dense::Candidate {
+                        id: f.id,
+                        lexical: f.score as f32,
+                        dense: set.and_then(|s| s.score(f.id, query)).unwrap_or(0.0),
+                    })
+                    .collect();
+                for &(id, similarity) in &nearest {
+                    if !candidates.iter().any(|c| c.id == id) {
+                        candidates.push(dense::Candidate {
+                            id,
+                            lexical: 0.0,
+                            dense: similarity,
+                        });
+                    }
+                }
+                dense::fuse(&candidates, weight)
+            }
+            _ => nearest,
+        };
+        let mut by_id: HashMap<FlowId, RetrievedFlow> =
+            lexical.into_iter().map(|f| (f.id, f)).collect();
+        let mut out = Vec::with_capacity(limit);
+        for (id, score) in ranked {
+            if out.len() == limit {
+                break;
+            }
+            let flow = match by_id.remove(&id) {
+                Some(flow) => Some(flow),
+                None => self.flow_by_id(id)?,
+            };
+            // A vector whose flow has just been deleted finds nothing.
+            if let Some(mut flow) = flow {
+                flow.score = f64::from(score);
+                out.push(flow);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A flow's stored fields from the index, for a dense-only hit.
+    fn flow_by_id(&self, id: FlowId) -> anyhow::Result<Option<RetrievedFlow>> {
+        let f = self.inner.fields;
+        let searcher = self.inner.reader.searcher();
+        let query = TermQuery::new(
+            Term::from_field_text(f.id, &id.to_string()),
+            IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())
+            .context("reading a found flow")?;
+        let Some((_, address)) = top.into_iter().next() else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(address).context("reading a found flow")?;
+        let body = stored(&doc, f.body);
+        Ok(Some(RetrievedFlow {
+            id,
+            slug: stored(&doc, f.slug),
+            title: stored(&doc, f.title),
+            symptoms: stored(&doc, f.symptoms),
+            snippet: first_chars(&body, SNIPPET_CHARS),
+            body,
+            resolution: stored(&doc, f.resolution),
+            score: 0.0,
+        }))
     }
 
     /// The query: for each word, every field at its weight; identifiers
@@ -249,12 +562,7 @@ impl FlowIndex {
         let mut out = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address).context("reading a found flow")?;
-            let get = |field: Field| {
-                doc.get_first(field)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let get = |field: Field| stored(&doc, field);
             let snippet = snippets.snippet_from_doc(&doc);
             let snippet = if snippet.fragment().trim().is_empty() {
                 first_chars(&get(f.body), SNIPPET_CHARS)
@@ -281,6 +589,13 @@ impl FlowIndex {
         }
         Ok(out)
     }
+}
+
+fn stored(doc: &TantivyDocument, field: Field) -> String {
+    doc.get_first(field)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn first_chars(text: &str, max: usize) -> String {
@@ -312,13 +627,7 @@ impl Retriever for FlowIndex {
         query: &str,
         limit: usize,
     ) -> anyhow::Result<Vec<RetrievedFlow>> {
-        self.sync(who.account_id).await?;
-        let this = self.clone();
-        let account = who.account_id;
-        let query = query.to_owned();
-        // Searching is CPU work: keep it off the async threads.
-        tokio::task::spawn_blocking(move || this.run(account, &query, limit))
+        self.search_with(who.account_id, query, limit, self.default_mode())
             .await
-            .context("the search task stopped")?
     }
 }

@@ -19,6 +19,7 @@ mod shared;
 mod sql;
 mod sqlite;
 mod url;
+mod vectors;
 
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -106,3 +106,4 @@ crate::scripts::impl_scripts_store!(PgStore, Postgres);
 crate::sessions::impl_sessions_store!(PgStore, Postgres);
 crate::sessions::branches::impl_branch_steps!(PgStore, Postgres);
 crate::flows::impl_flow_store!(PgStore, Postgres);
+crate::vectors::impl_vector_store!(PgStore, Postgres);

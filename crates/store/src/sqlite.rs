@@ -96,3 +96,4 @@ crate::scripts::impl_scripts_store!(SqliteStore, Sqlite);
 crate::sessions::impl_sessions_store!(SqliteStore, Sqlite);
 crate::sessions::branches::impl_branch_steps!(SqliteStore, Sqlite);
 crate::flows::impl_flow_store!(SqliteStore, Sqlite);
+crate::vectors::impl_vector_store!(SqliteStore, Sqlite);

@@ -2,6 +2,7 @@
 //! rules, storage port and services, the Markdown file format
 //! (`markdown.rs`) and the outline the offline guide walks (`outline.rs`).
 
+pub mod embedding;
 pub mod markdown;
 pub mod outline;
 
