@@ -196,19 +196,42 @@ mod tests {
     fn fusion_weighs_normalised_scores() {
         let [a, b, c] = [FlowId::new(), FlowId::new(), FlowId::new()];
         let candidates = [
-            Candidate { id: a, lexical: 12.0, dense: 0.20 },
-            Candidate { id: b, lexical: 0.0, dense: 0.60 },
-            Candidate { id: c, lexical: 6.0, dense: 0.40 },
+            Candidate {
+                id: a,
+                lexical: 12.0,
+                dense: 0.20,
+            },
+            Candidate {
+                id: b,
+                lexical: 0.0,
+                dense: 0.60,
+            },
+            Candidate {
+                id: c,
+                lexical: 6.0,
+                dense: 0.40,
+            },
         ];
         // All lexical, all dense, and in between.
         assert_eq!(fuse(&candidates, 0.0)[0].0, a);
         assert_eq!(fuse(&candidates, 1.0)[0].0, b);
         // Equal fused scores: the better lexical score first.
         let tied = [
-            Candidate { id: b, lexical: 0.0, dense: 1.0 },
-            Candidate { id: a, lexical: 1.0, dense: 0.0 },
+            Candidate {
+                id: b,
+                lexical: 0.0,
+                dense: 1.0,
+            },
+            Candidate {
+                id: a,
+                lexical: 1.0,
+                dense: 0.0,
+            },
         ];
-        assert_eq!(fuse(&tied, 0.5).iter().map(|x| x.0).collect::<Vec<_>>(), [a, b]);
+        assert_eq!(
+            fuse(&tied, 0.5).iter().map(|x| x.0).collect::<Vec<_>>(),
+            [a, b]
+        );
         let scores = fuse(&candidates, 0.7);
         assert_eq!(scores[0].0, b);
         assert!((scores[0].1 - 0.7).abs() < 1e-6);

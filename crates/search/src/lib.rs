@@ -374,12 +374,7 @@ impl FlowIndex {
     }
 
     /// The query's vector and its `k` nearest flows.
-    fn nearest(
-        &self,
-        account: AccountId,
-        text: &str,
-        k: usize,
-    ) -> anyhow::Result<Nearest> {
+    fn nearest(&self, account: AccountId, text: &str, k: usize) -> anyhow::Result<Nearest> {
         let Some(dense) = &self.inner.dense else {
             return Ok((Vec::new(), Vec::new()));
         };

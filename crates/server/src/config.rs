@@ -72,8 +72,33 @@ pub struct Config {
     #[arg(long, env = "FLOWPILOT_SHUTDOWN_GRACE_SECS", default_value_t = 60)]
     pub shutdown_grace_secs: u64,
 
+    /// A sentence-transformers model folder (`model.safetensors`,
+    /// `tokenizer.json`, `config.json`) for hybrid search. Default: the one
+    /// `flowpilot models fetch` puts in the data directory, if it is there;
+    /// without a model, search is full-text only. `off` turns it off.
+    #[arg(long, env = "FLOWPILOT_EMBEDDING_MODEL")]
+    pub embedding_model: Option<PathBuf>,
+
+    /// How much the embedding side counts in hybrid search, from 0 (full
+    /// text only) to 1 (embeddings only).
+    #[arg(long, env = "FLOWPILOT_DENSE_WEIGHT", default_value_t = search::DEFAULT_DENSE_WEIGHT,
+        value_parser = parse_weight)]
+    pub dense_weight: f32,
+
     #[command(flatten)]
     pub llm: LlmSettings,
+}
+
+fn parse_weight(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(w) if (0.0..=1.0).contains(&w) => Ok(w),
+        _ => Err(format!("{text:?} is not a weight between 0 and 1")),
+    }
+}
+
+/// Where `flowpilot models fetch` puts the embedding model.
+pub fn default_model_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("models").join("all-MiniLM-L6-v2")
 }
 
 /// Which model provider answers turns.
@@ -286,6 +311,19 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| store::sqlite_url_for_data_dir(&self.data_dir))
+    }
+
+    /// The embedding model folder to load: the configured one (`None` for
+    /// `off`), else the fetched one when it is there.
+    pub fn embedding_model_dir(&self) -> Option<PathBuf> {
+        match &self.embedding_model {
+            Some(dir) if dir.as_os_str() == "off" => None,
+            Some(dir) => Some(dir.clone()),
+            None => {
+                let dir = default_model_dir(&self.data_dir);
+                dir.join("model.safetensors").is_file().then_some(dir)
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod embedding;
 pub mod error;
 pub mod extract;
 pub mod state;
@@ -83,7 +84,41 @@ pub async fn build_state(mut config: Config) -> anyhow::Result<AppState> {
             Some(Arc::new(llm::guide::Guide))
         }
     };
-    AppState::new(store, config, provider)
+    let embedder = load_embedder(&config)?;
+    let state = AppState::new(store, config, provider, embedder)?;
+    if let Some(e) = &state.embeddings {
+        e.spawn_worker(
+            state.store.clone().as_vector_store(),
+            state.shutdown.clone(),
+        );
+    }
+    Ok(state)
+}
+
+/// The embedding model, if one is configured or fetched. A configured
+/// folder that does not load stops the server; with none, search is
+/// full-text only, and the log says so once.
+fn load_embedder(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<dyn engine::kb::embedding::Embedder>>> {
+    let Some(dir) = config.embedding_model_dir() else {
+        tracing::warn!("{}", api::retrieval::NO_MODEL_NOTICE);
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let model = embed::SentenceEmbedder::load(&dir).with_context(|| {
+        format!(
+            "loading the embedding model from {} (FLOWPILOT_EMBEDDING_MODEL); fetch it with `flowpilot models fetch`, or set FLOWPILOT_EMBEDDING_MODEL=off for full-text search only",
+            dir.display()
+        )
+    })?;
+    tracing::info!(
+        model = engine::kb::embedding::Embedder::identity(&model),
+        path = %dir.display(),
+        load_ms = started.elapsed().as_millis() as u64,
+        "hybrid search: full text and embeddings"
+    );
+    Ok(Some(Arc::new(model)))
 }
 
 /// Serves until `shutdown` resolves, then stops accepting connections,

@@ -25,6 +25,10 @@ pub struct AppState {
     pub chat: Chat,
     /// The knowledge base's search (also what turns retrieve with).
     pub retriever: Arc<dyn Retriever>,
+    /// The same index, for searches that choose their ranking.
+    pub index: search::FlowIndex,
+    /// The embedding model, when one is configured (hybrid search).
+    pub embeddings: Option<crate::embedding::Embeddings>,
     /// Cancelled when the server begins to shut down: event streams end
     /// (clients reconnect elsewhere) while running turns finish.
     pub shutdown: CancellationToken,
@@ -45,6 +49,7 @@ impl AppState {
         store: Arc<dyn Store>,
         config: Config,
         provider: Option<Arc<dyn LlmProvider>>,
+        embedder: Option<Arc<dyn engine::kb::embedding::Embedder>>,
     ) -> anyhow::Result<Self> {
         let login_limiter = Arc::new(LoginLimiter::new(
             config.login_per_email_per_minute,
@@ -56,8 +61,20 @@ impl AppState {
             reply_tokens: config.llm.max_tokens,
             ..ChatSettings::default()
         };
-        let retriever: Arc<dyn Retriever> =
-            Arc::new(search::FlowIndex::new(store.clone().as_flow_store())?);
+        let embeddings =
+            embedder.map(|e| crate::embedding::Embeddings::new(e, config.dense_weight));
+        let index = match &embeddings {
+            Some(e) => search::FlowIndex::hybrid(
+                store.clone().as_flow_store(),
+                search::DenseSearch {
+                    embedder: e.embedder.clone(),
+                    vectors: store.clone().as_vector_store(),
+                    weight: e.dense_weight,
+                },
+            )?,
+            None => search::FlowIndex::new(store.clone().as_flow_store())?,
+        };
+        let retriever: Arc<dyn Retriever> = Arc::new(index.clone());
         Ok(Self {
             store: store.clone(),
             config: Arc::new(config),
@@ -71,6 +88,8 @@ impl AppState {
                 Arc::new(DtoRenderer),
             ),
             retriever,
+            index,
+            embeddings,
             provider,
             shutdown: CancellationToken::new(),
         })
@@ -78,5 +97,12 @@ impl AppState {
 
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// Flows were written: the embedding worker (if any) catches up.
+    pub fn flows_changed(&self) {
+        if let Some(e) = &self.embeddings {
+            e.flows_changed();
+        }
     }
 }

@@ -108,7 +108,8 @@ macro_rules! impl_vector_store {
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(|e| db_error(e, "bumping the vector version"))?;
-                        for (flow, vector) in vectors.iter().filter(|(f, _)| f.account_id == account)
+                        for (flow, vector) in
+                            vectors.iter().filter(|(f, _)| f.account_id == account)
                         {
                             let dims = i32::try_from(vector.len()).unwrap_or(i32::MAX);
                             stored += ::sqlx::query(q::PUT)

@@ -5,9 +5,10 @@ mod account;
 mod bench;
 mod demo;
 mod dev;
-mod kb;
+pub(crate) mod kb;
 mod markers_cmd;
 mod migrate;
+pub(crate) mod models;
 mod serve;
 mod signal;
 
@@ -44,6 +45,9 @@ enum Command {
     /// The knowledge base: import flows, measure retrieval.
     #[command(subcommand)]
     Kb(kb::Command),
+    /// The embedding model for hybrid search.
+    #[command(subcommand)]
+    Models(models::Command),
     /// The marker protocol, for prompt authors.
     #[command(subcommand)]
     Markers(markers_cmd::Command),
@@ -65,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => account::run(cmd).await,
         Command::Markers(cmd) => markers_cmd::run(cmd),
         Command::Kb(cmd) => kb::run(cmd).await,
+        Command::Models(cmd) => models::run(cmd),
         Command::Bench(cmd) => bench::run(cmd).await,
         Command::Dev(cmd) => {
             server::telemetry::init_logging(cli.log_format);

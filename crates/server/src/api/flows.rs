@@ -151,6 +151,7 @@ pub async fn create(
     Json(body): Json<FlowBody>,
 ) -> Result<(StatusCode, Json<FlowEnvelope>)> {
     let flow = kb::create_flow(state.store(), &who, body.into()).await?;
+    state.flows_changed();
     Ok((StatusCode::CREATED, Json(flow.into())))
 }
 
@@ -181,6 +182,7 @@ pub async fn update(
     Json(body): Json<FlowBody>,
 ) -> Result<Json<FlowEnvelope>> {
     let flow = kb::update_flow(state.store(), &who, FlowId::from(id), body.into()).await?;
+    state.flows_changed();
     Ok(Json(flow.into()))
 }
 
@@ -263,6 +265,7 @@ pub async fn import(
 ) -> Result<Json<ImportReport>> {
     let inputs = body.flows.into_iter().map(FlowInput::from).collect();
     let report = kb::import_flows(state.store(), &who, inputs).await?;
+    state.flows_changed();
     Ok(Json(report.into()))
 }
 
@@ -272,6 +275,18 @@ pub struct SearchQuery {
     q: String,
     /// How many, 1 to 50 (default 10).
     limit: Option<usize>,
+    /// The ranking: `hybrid` (the default when an embedding model is
+    /// configured), `lexical` (full text only) or `dense` (embeddings
+    /// only). Without a model every mode is full text.
+    mode: Option<SearchMode>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    Hybrid,
+    Lexical,
+    Dense,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -296,9 +311,16 @@ pub async fn search(
         .into());
     }
     let limit = q.limit.unwrap_or(10).clamp(1, 50);
+    let mode = match (q.mode, state.index.default_mode()) {
+        (None, default) => default,
+        (Some(SearchMode::Lexical), _) => search::Mode::Lexical,
+        (Some(SearchMode::Dense), _) => search::Mode::Dense,
+        (Some(SearchMode::Hybrid), search::Mode::Hybrid(w)) => search::Mode::Hybrid(w),
+        (Some(SearchMode::Hybrid), _) => search::Mode::Hybrid(state.config.dense_weight),
+    };
     let found = state
-        .retriever
-        .search(&who, text, limit)
+        .index
+        .search_with(who.account_id, text, limit, mode)
         .await
         .map_err(engine::Error::Internal)?;
     Ok(Json(SearchResults {

@@ -8,6 +8,7 @@ pub mod dto;
 mod flows;
 mod health;
 mod provider;
+pub(crate) mod retrieval;
 mod script_templates;
 pub(crate) mod session_dto;
 mod sessions;
@@ -71,6 +72,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(teams::members))
         .routes(routes!(teams::add_member, teams::remove_member))
         .routes(routes!(provider::get))
+        .routes(routes!(retrieval::get))
         .merge(script_templates::routes())
         .merge(sessions::routes())
         .merge(branches::routes())

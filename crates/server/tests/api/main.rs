@@ -10,6 +10,7 @@ mod auth;
 mod branches;
 mod errors;
 mod flows;
+mod hybrid;
 mod instances;
 mod ops;
 mod resilience;

@@ -33,7 +33,7 @@ pub struct KbArgs {
 }
 
 /// A small deterministic generator (xorshift), so runs compare.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -70,7 +70,7 @@ const PRODUCTS: &[&str] = &[
     "Sophos",
 ];
 
-fn vocabulary() -> Vec<String> {
+pub(super) fn vocabulary() -> Vec<String> {
     let mut words: Vec<String> = DEMO
         .files()
         .filter_map(|f| f.contents_utf8())
@@ -95,7 +95,7 @@ fn sentence(rng: &mut Rng, words: &[String], n: usize) -> String {
         .join(" ")
 }
 
-fn synthetic(i: usize, rng: &mut Rng, words: &[String]) -> FlowInput {
+pub(super) fn synthetic(i: usize, rng: &mut Rng, words: &[String]) -> FlowInput {
     let code = match rng.next() % 3 {
         0 => format!("0x8007{:04x}", rng.next() % 0xffff),
         1 => format!("KB50{:05}", rng.next() % 100_000),
@@ -130,7 +130,7 @@ fn synthetic(i: usize, rng: &mut Rng, words: &[String]) -> FlowInput {
     }
 }
 
-fn queries(rng: &mut Rng, words: &[String], n: usize) -> Vec<String> {
+pub(super) fn queries(rng: &mut Rng, words: &[String], n: usize) -> Vec<String> {
     let labelled: Vec<String> = EVAL
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

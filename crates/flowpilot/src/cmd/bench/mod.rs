@@ -4,6 +4,7 @@
 //! on loopback, and talks HTTP to it.
 
 mod fanout;
+mod hybrid;
 mod kb;
 mod streams;
 mod turn;
@@ -29,6 +30,9 @@ pub enum Command {
     Fanout(fanout::FanoutArgs),
     /// Import throughput and search latency on 10k and 100k synthetic flows.
     Kb(kb::KbArgs),
+    /// Embedding throughput, query embedding time and hybrid search
+    /// latency on 10k and 100k synthetic flows.
+    Hybrid(hybrid::HybridArgs),
 }
 
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
@@ -37,6 +41,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Streams(args) => streams::run(args).await,
         Command::Fanout(args) => fanout::run(args).await,
         Command::Kb(args) => kb::run(args).await,
+        Command::Hybrid(args) => hybrid::run(args).await,
     }
 }
 

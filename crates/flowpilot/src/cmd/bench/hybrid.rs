@@ -1,0 +1,161 @@
+//! `flowpilot bench hybrid`: embedding throughput, query embedding time and
+//! hybrid search latency on the synthetic knowledge bases of `bench kb`.
+//!
+//! Embedding 100k flows takes minutes on two cores, so a run can keep its
+//! database: with `--database-url` the account `bench hybrid N` made by an
+//! earlier run is reused, and only flows still without a vector are
+//! embedded.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use engine::Principal;
+use engine::accounts::{self, UserInput};
+use engine::kb::{self, FlowInput};
+
+use super::kb::{Rng, queries, synthetic, vocabulary};
+use super::percentile;
+
+#[derive(Debug, clap::Args)]
+pub struct HybridArgs {
+    /// The embedding model folder (`flowpilot models fetch`).
+    #[arg(long, env = "FLOWPILOT_EMBEDDING_MODEL")]
+    model: Option<PathBuf>,
+    #[arg(long, env = "FLOWPILOT_DATA_DIR", default_value = "./flowpilot-data")]
+    data_dir: PathBuf,
+    /// Knowledge-base sizes, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    flows: Vec<usize>,
+    /// Searches per size.
+    #[arg(long, default_value_t = 300)]
+    searches: usize,
+    /// The dense weight.
+    #[arg(long, default_value_t = search::DEFAULT_DENSE_WEIGHT)]
+    weight: f32,
+    /// The database, kept between runs; default: a SQLite file in a
+    /// temporary directory (everything is embedded again).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+pub async fn run(args: HybridArgs) -> anyhow::Result<()> {
+    let Some(embedder) = crate::cmd::models::load(args.model.as_deref(), &args.data_dir)? else {
+        bail!("no embedding model: run `flowpilot models fetch` or pass --model DIR");
+    };
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let url = super::database_url(args.database_url.as_deref(), dir.path());
+    let store = store::open(&url, store::OpenOptions::default()).await?;
+    let words = vocabulary();
+    println!(
+        "backend: {}   model: {}   dense weight: {}   searches per size: {}",
+        store::backend_name(&url).unwrap_or("?"),
+        embedder.identity(),
+        args.weight,
+        args.searches
+    );
+    let mut rows = Vec::new();
+    for &size in &args.flows {
+        let who = bench_account(store.as_ref(), size, &words).await?;
+        let embedded =
+            crate::cmd::kb::embed_with_progress(embedder.clone(), store.as_ref(), who.account_id)
+                .await?;
+        let mut rng = Rng(0x51ed_2701_a3c4_9b1f ^ size as u64);
+        let qs = queries(&mut rng, &words, args.searches);
+
+        let mut embed_ms = Vec::with_capacity(qs.len());
+        for q in &qs {
+            let started = Instant::now();
+            std::hint::black_box(embedder.embed(&[q.as_str()])?);
+            embed_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        embed_ms.sort_by(f64::total_cmp);
+
+        let index = search::FlowIndex::hybrid(
+            store.clone().as_flow_store(),
+            search::DenseSearch {
+                embedder: embedder.clone(),
+                vectors: store.clone().as_vector_store(),
+                weight: args.weight,
+            },
+        )?;
+        let started = Instant::now();
+        index
+            .search_with(who.account_id, &qs[0], 8, search::Mode::Hybrid(args.weight))
+            .await?;
+        let first = started.elapsed().as_secs_f64();
+        let mut ms = Vec::with_capacity(qs.len());
+        for q in &qs {
+            let started = Instant::now();
+            let found = index
+                .search_with(who.account_id, q, 8, search::Mode::Hybrid(args.weight))
+                .await?;
+            std::hint::black_box(found);
+            ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        rows.push(format!(
+            "{size:>7} | {embedded:>8} | {first:>16.2} | {:>10.2} | {:>10.2} | {:>10.2} | {:>6.2} | {:>6.2}",
+            percentile(&embed_ms, 50.0),
+            percentile(&embed_ms, 95.0),
+            percentile(&ms, 50.0),
+            percentile(&ms, 95.0),
+            percentile(&ms, 99.0)
+        ));
+    }
+    println!(
+        "  flows | embedded | first search s | embed p50 | embed p95 | hybrid p50 | p95 ms | p99 ms"
+    );
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// The account `bench hybrid SIZE` with SIZE synthetic flows: the one an
+/// earlier run left in this database, or a new one.
+async fn bench_account(
+    store: &dyn engine::Store,
+    size: usize,
+    words: &[String],
+) -> anyhow::Result<Principal> {
+    let name = format!("bench hybrid {size}");
+    let found = store
+        .account_admins_named(&name)
+        .await
+        .map_err(|e| anyhow::anyhow!("finding the bench account: {e}"))?;
+    if let Some(who) = found.into_iter().next() {
+        println!("{name}: reusing the flows of an earlier run");
+        return Ok(who);
+    }
+    let email = format!("bench-hybrid-{size}@bench.invalid");
+    let (account, user) = accounts::create_account(
+        store,
+        &name,
+        UserInput {
+            email: &email,
+            name: "Bench",
+            password: "bench-hybrid-password",
+            role: engine::Role::Admin,
+        },
+    )
+    .await?;
+    let who = Principal {
+        account_id: account.id,
+        user_id: user.id,
+        role: engine::Role::Admin,
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ size as u64);
+    let flows: Vec<FlowInput> = (0..size).map(|i| synthetic(i, &mut rng, words)).collect();
+    for batch in flows.chunks(kb::MAX_IMPORT) {
+        let report = kb::import_flows(store, &who, batch.to_vec())
+            .await
+            .map_err(|e| anyhow::anyhow!("importing: {e}"))?;
+        anyhow::ensure!(
+            report.rejected.is_empty(),
+            "rejected: {:?}",
+            report.rejected.first()
+        );
+    }
+    Ok(who)
+}
