@@ -18,3 +18,4 @@ mod sessions;
 mod tokens;
 mod turn_failures;
 mod turns;
+mod ui;
