@@ -1,5 +1,6 @@
 //! FlowPilot's HTTP service: the JSON API (cookie sign-in for browsers,
-//! bearer tokens for scripts), the tenancy guard, OpenAPI, metrics.
+//! bearer tokens for scripts), the tenancy guard, OpenAPI, metrics, and
+//! the web UI embedded in the binary.
 //!
 //! Startup is a library function, `serve(listener, state, shutdown)`: `main`
 //! calls it with the OS signals, tests with a oneshot.
@@ -12,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,11 +28,13 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use config::Config;
 pub use state::AppState;
 
-/// The whole application: API routes, OpenAPI document, middleware.
+/// The whole application: API routes, OpenAPI document, the web UI,
+/// middleware.
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api::routes();
     let (set_request_id, propagate_request_id) = telemetry::request_id_layers();
     api.merge(api::openapi_route(doc))
+        .merge(ui::routes())
         .fallback(api::fallback)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn(telemetry::track_metrics))

@@ -31,7 +31,12 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "FlowPilot API", description = "AI troubleshooting copilot for IT support engineers."),
+    info(title = "FlowPilot API", description = "AI troubleshooting copilot for IT support engineers.\n\n\
+Scripts authenticate with `Authorization: Bearer <token>`. Browsers sign in with a cookie; a write \
+(any method but GET, HEAD, OPTIONS) authorized by that cookie must show it comes from FlowPilot's own \
+pages, by sending `X-FlowPilot-Request: 1`, or an `Origin` (else `Referer`) naming this server, or \
+`Sec-Fetch-Site: same-origin`. A cookie write from another site answers 403 `cross_origin_request`. \
+Bearer-token requests are not affected."),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("cookie" = [])),
 )]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::{AccountDto, ErrorBody, UserDto};
+use crate::auth::SameOrigin;
 use crate::error::Result;
 use crate::extract::Json;
 use crate::state::AppState;
@@ -32,6 +33,7 @@ pub struct SetupAnswer {
     responses((status = 201, body = SetupAnswer), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn setup(
     State(state): State<AppState>,
+    _: SameOrigin,
     Json(body): Json<SetupBody>,
 ) -> Result<(StatusCode, Json<SetupAnswer>)> {
     let admin = UserInput {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::dto::{ErrorBody, UserEnvelope};
-use crate::auth::{self, Auth, SESSION_COOKIE};
+use crate::auth::{self, Auth, SESSION_COOKIE, SameOrigin};
 use crate::error::{ApiError, Result};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -29,6 +29,7 @@ pub struct LoginBody {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    _: SameOrigin,
     jar: CookieJar,
     Json(body): Json<LoginBody>,
 ) -> Result<(CookieJar, Json<UserEnvelope>)> {
@@ -45,10 +46,13 @@ pub async fn login(
     Ok((jar.add(cookie), Json(session.user.into())))
 }
 
-/// Signs out: revokes the server-side session and clears the cookie.
+/// Signs out: revokes the server-side session and clears the cookie. From
+/// a browser, like every cookie write, it needs `X-FlowPilot-Request: 1`
+/// or this server's `Origin` (403 otherwise).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub async fn logout(
     State(state): State<AppState>,
+    _: SameOrigin,
     jar: CookieJar,
 ) -> Result<(CookieJar, StatusCode)> {
     if let Some(cookie) = jar.get(SESSION_COOKIE) {

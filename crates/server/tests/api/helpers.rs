@@ -108,8 +108,24 @@ impl TestApp {
         }
     }
 
-    /// A client with its own cookie jar: another browser.
+    /// A client with its own cookie jar: another browser, sending the
+    /// header FlowPilot's own pages send (cookie writes need it).
     pub fn new_client() -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-flowpilot-request",
+            reqwest::header::HeaderValue::from_static("1"),
+        );
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
+    /// A browser that signed in, then ran a page of another site: its
+    /// cookie is sent, but not FlowPilot's request header.
+    pub fn bare_client() -> reqwest::Client {
         reqwest::Client::builder()
             .cookie_store(true)
             .build()

@@ -19,3 +19,4 @@ mod sessions;
 mod tokens;
 mod turn_failures;
 mod turns;
+mod ui;
