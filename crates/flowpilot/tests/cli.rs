@@ -363,11 +363,12 @@ fn kb_eval_prints_recall_and_mrr_per_set() {
         .lines()
         .find(|l| l.starts_with("engineer"))
         .unwrap_or_else(|| panic!("{stdout}"));
+    // "set | queries | r@1  r@3  MRR" (full text; more columns with a model).
     let recall3: f64 = engineer
         .split('|')
-        .nth(3)
+        .nth(2)
+        .and_then(|cells| cells.split_whitespace().nth(1))
         .expect("recall@3")
-        .trim()
         .parse()
         .expect("number");
     assert!(
