@@ -169,7 +169,7 @@ async fn an_import_creates_updates_by_slug_and_reports_each_rejection(backend: B
     assert_eq!(list["items"][0]["title"], "Printer offline, revised");
 }
 
-async fn import(chat: &ChatApp, flows: Vec<Value>) {
+pub(crate) async fn import(chat: &ChatApp, flows: Vec<Value>) {
     let (status, report) = chat
         .call(
             Method::POST,

@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::chat::ChatApp;
+use crate::flows::import;
 use crate::helpers::Backend;
 
 crate::on_both!(
@@ -82,18 +83,6 @@ fn kb() -> Vec<Value> {
             "Find the source with the lockout status tool; clear cached credentials.",
         ),
     ]
-}
-
-async fn import(chat: &ChatApp, flows: Vec<Value>) {
-    let (status, report) = chat
-        .call(
-            Method::POST,
-            "/api/v1/flows/import",
-            Some(json!({ "flows": flows })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["rejected"], json!([]), "{report}");
 }
 
 /// Waits until every flow of the account has a current vector.

@@ -12,9 +12,8 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use engine::Principal;
 use engine::accounts::{self, UserInput};
-use engine::kb::{self, FlowInput};
 
-use super::kb::{Rng, queries, synthetic, vocabulary};
+use super::kb::{Rng, import_synthetic, queries, vocabulary};
 use super::percentile;
 
 #[derive(Debug, clap::Args)]
@@ -146,16 +145,6 @@ async fn bench_account(
         role: engine::Role::Admin,
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ size as u64);
-    let flows: Vec<FlowInput> = (0..size).map(|i| synthetic(i, &mut rng, words)).collect();
-    for batch in flows.chunks(kb::MAX_IMPORT) {
-        let report = kb::import_flows(store, &who, batch.to_vec())
-            .await
-            .map_err(|e| anyhow::anyhow!("importing: {e}"))?;
-        anyhow::ensure!(
-            report.rejected.is_empty(),
-            "rejected: {:?}",
-            report.rejected.first()
-        );
-    }
+    import_synthetic(store, &who, size, &mut rng, words).await?;
     Ok(who)
 }

@@ -95,7 +95,7 @@ fn sentence(rng: &mut Rng, words: &[String], n: usize) -> String {
         .join(" ")
 }
 
-pub(super) fn synthetic(i: usize, rng: &mut Rng, words: &[String]) -> FlowInput {
+fn synthetic(i: usize, rng: &mut Rng, words: &[String]) -> FlowInput {
     let code = match rng.next() % 3 {
         0 => format!("0x8007{:04x}", rng.next() % 0xffff),
         1 => format!("KB50{:05}", rng.next() % 100_000),
@@ -147,6 +147,29 @@ pub(super) fn queries(rng: &mut Rng, words: &[String], n: usize) -> Vec<String> 
         .collect()
 }
 
+/// Imports `size` synthetic flows into the account of `who`, in batches of
+/// the largest import allowed.
+pub(super) async fn import_synthetic(
+    store: &dyn engine::Store,
+    who: &Principal,
+    size: usize,
+    rng: &mut Rng,
+    words: &[String],
+) -> anyhow::Result<()> {
+    let flows: Vec<FlowInput> = (0..size).map(|i| synthetic(i, rng, words)).collect();
+    for batch in flows.chunks(kb::MAX_IMPORT) {
+        let report = kb::import_flows(store, who, batch.to_vec())
+            .await
+            .map_err(|e| anyhow::anyhow!("importing: {e}"))?;
+        anyhow::ensure!(
+            report.rejected.is_empty(),
+            "rejected: {:?}",
+            report.rejected.first()
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(args: KbArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let url = super::database_url(args.database_url.as_deref(), dir.path());
@@ -170,18 +193,8 @@ pub async fn run(args: KbArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("signing the bench user in: {e}"))?;
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ size as u64);
-        let flows: Vec<FlowInput> = (0..size).map(|i| synthetic(i, &mut rng, &words)).collect();
         let started = Instant::now();
-        for batch in flows.chunks(kb::MAX_IMPORT) {
-            let report = kb::import_flows(store.as_ref(), &who, batch.to_vec())
-                .await
-                .map_err(|e| anyhow::anyhow!("importing: {e}"))?;
-            anyhow::ensure!(
-                report.rejected.is_empty(),
-                "rejected: {:?}",
-                report.rejected.first()
-            );
-        }
+        import_synthetic(store.as_ref(), &who, size, &mut rng, &words).await?;
         let import_rate = size as f64 / started.elapsed().as_secs_f64();
         let index = search::FlowIndex::new(store.clone().as_flow_store())?;
         let qs = queries(&mut rng, &words, args.searches);
