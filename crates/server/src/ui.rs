@@ -57,6 +57,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/sessions.js", JS),
     asset!("views/workspace.js", JS),
     asset!("views/panels.js", JS),
+    asset!("views/kb.js", JS),
+    asset!("views/admin.js", JS),
     asset!("vendor/marked.esm.js", JS),
     asset!("vendor/purify.es.mjs", JS),
 ];

@@ -1,12 +1,15 @@
-// The single page: a hash router over four screens (setup, sign-in, the
-// sessions list, a session's workspace) and the signed-in user in the top
-// bar. Screens are functions `(main, ctx) → cleanup?`.
+// The single page: a hash router over the screens (setup, sign-in, the
+// sessions list, a session's workspace, the knowledge base, script
+// templates, administration) and the signed-in user in the top bar.
+// Screens are functions `(main, ctx, ...) → cleanup?`.
 
 import { api, ApiError } from "./api.js";
 import { h, replace, announce } from "./dom.js";
 import { setupScreen, loginScreen } from "./views/auth.js";
 import { sessionsScreen } from "./views/sessions.js";
 import { workspaceScreen } from "./views/workspace.js";
+import { flowsScreen, flowScreen, newFlowScreen, templatesScreen } from "./views/kb.js";
+import { adminScreen } from "./views/admin.js";
 
 const ctx = {
   user: null,
@@ -39,6 +42,8 @@ function renderNav() {
   if (!ctx.user) return replace(nav);
   replace(nav,
     h("a", { href: "#/sessions", "data-testid": "nav-sessions" }, "Sessions"),
+    h("a", { href: "#/kb", "data-testid": "nav-kb" }, "Knowledge base"),
+    h("a", { href: "#/admin", "data-testid": "nav-admin" }, "Admin"),
     h("span", { class: "who", "data-testid": "nav-user" }, ctx.user.name, " · ", ctx.user.email),
     h("button", { type: "button", class: "ghost", "data-testid": "sign-out", onclick: () => ctx.signOut() }, "Sign out"));
 }
@@ -51,8 +56,15 @@ async function route() {
     if (hash === "#/setup") return void (cleanup = setupScreen(main, ctx));
     if (hash === "#/login") return void (cleanup = loginScreen(main, ctx));
     if (!ctx.user && !(await ctx.signedIn())) return ctx.go("#/login");
-    const session = hash.match(/^#\/sessions\/([0-9a-f-]{36})$/);
+    const uuid = "([0-9a-f-]{36})";
+    const session = hash.match(new RegExp(`^#/sessions/${uuid}$`));
+    const flow = hash.match(new RegExp(`^#/kb/${uuid}$`));
     if (session) cleanup = await workspaceScreen(main, ctx, session[1]);
+    else if (hash === "#/kb/new") cleanup = await newFlowScreen(main, ctx);
+    else if (flow) cleanup = await flowScreen(main, ctx, flow[1]);
+    else if (hash === "#/kb") cleanup = await flowsScreen(main, ctx);
+    else if (hash === "#/templates") cleanup = await templatesScreen(main, ctx);
+    else if (hash === "#/admin") cleanup = await adminScreen(main, ctx);
     else cleanup = await sessionsScreen(main, ctx);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return ctx.go("#/login");

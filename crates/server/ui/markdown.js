@@ -15,12 +15,15 @@ const PURIFY = {
   FORBID_ATTR: ["style", "class", "id"],
 };
 
-// Links open in a new tab and tell the target nothing about us.
+// Links open in a new tab and tell the target nothing about us; a code
+// block, which may scroll sideways, can take the focus to be scrolled
+// with the keyboard.
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   if (node.tagName === "A") {
     node.setAttribute("target", "_blank");
     node.setAttribute("rel", "noopener noreferrer");
   }
+  if (node.tagName === "PRE") node.setAttribute("tabindex", "0");
 });
 
 /** Markdown → a sanitised DocumentFragment. */

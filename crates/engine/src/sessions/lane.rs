@@ -114,29 +114,48 @@ pub fn render_task_responses(
                 ),
             ));
         }
-        let kind_name = match kind {
-            LaneKind::Question => "Question",
-            LaneKind::Action => "Action",
-        };
-        let outcome = match (r.status, answer) {
-            (ResponseStatus::Pending, _) => PENDING_PLACEHOLDER.to_owned(),
-            (ResponseStatus::Skipped, _) => SKIPPED_PLACEHOLDER.to_owned(),
-            (status, Some(answer)) => format!("{}: {}", status.as_str(), answer),
-            (status, None) => status.as_str().to_owned(),
-        };
-        section.push_str(&format!(
-            "- {kind_name} {} \"{}\": {outcome}\n",
-            r.item_id, text
-        ));
-        kept.push(TaskResponse {
+        let response = TaskResponse {
             item_id: r.item_id,
             kind,
             text: text.to_owned(),
             status: r.status,
             answer: answer.map(str::to_owned),
-        });
+        };
+        section.push_str(&response_line(&response));
+        kept.push(response);
     }
     Ok((section, kept))
+}
+
+/// One line of the "Task responses" section.
+fn response_line(r: &TaskResponse) -> String {
+    let kind_name = match r.kind {
+        LaneKind::Question => "Question",
+        LaneKind::Action => "Action",
+    };
+    let outcome = match (r.status, r.answer.as_deref()) {
+        (ResponseStatus::Pending, _) => PENDING_PLACEHOLDER.to_owned(),
+        (ResponseStatus::Skipped, _) => SKIPPED_PLACEHOLDER.to_owned(),
+        (status, Some(answer)) => format!("{}: {}", status.as_str(), answer),
+        (status, None) => status.as_str().to_owned(),
+    };
+    format!("- {kind_name} {} \"{}\": {outcome}\n", r.item_id, r.text)
+}
+
+/// What the engineer wrote in a stored turn's message: the message
+/// without the "Task responses" section its responses put before it.
+pub fn engineer_text<'a>(stored: &'a str, responses: &[TaskResponse]) -> &'a str {
+    if responses.is_empty() {
+        return stored;
+    }
+    let mut section = String::from("## Task responses\n");
+    for r in responses {
+        section.push_str(&response_line(r));
+    }
+    section.push('\n');
+    stored
+        .strip_prefix(stored_message(&section).as_str())
+        .unwrap_or(stored)
 }
 
 /// The message as history keeps it: the UI's placeholders normalised, so

@@ -13,7 +13,9 @@ mod service;
 mod store;
 
 pub use branches::*;
-pub use lane::{PendingResponse, assign_lane_ids, render_task_responses, stored_message};
+pub use lane::{
+    PendingResponse, assign_lane_ids, engineer_text, render_task_responses, stored_message,
+};
 pub use model::*;
 pub use report::render_report;
 pub use service::*;

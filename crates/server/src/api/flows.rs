@@ -200,19 +200,41 @@ pub async fn delete(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ImportBody {
+    /// Flows as JSON.
+    #[serde(default)]
     flows: Vec<FlowBody>,
+    /// Markdown flow files, read as `flowpilot kb import` reads them (YAML
+    /// front matter with `title`, `slug`, `symptoms`, `tags`; a
+    /// `## Resolution` section). They come after `flows` in the report's
+    /// indexes.
+    #[serde(default)]
+    files: Vec<ImportFile>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    /// The file's name: its stem is the slug when the front matter has none.
+    name: String,
+    text: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Rejected {
-    /// Position in the request's `flows`.
+    /// Position in the request's `flows`, then `files`.
     index: usize,
+    /// The file's name, for an item of `files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
     reason: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StoredFlow {
     index: usize,
+    /// The file's name, for an item of `files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
     slug: String,
     /// `created` or `updated`.
     result: &'static str,
@@ -227,21 +249,31 @@ pub struct ImportReport {
     stored: Vec<StoredFlow>,
 }
 
-impl From<kb::ImportReport> for ImportReport {
-    fn from(r: kb::ImportReport) -> Self {
+impl ImportReport {
+    /// The engine's report, with each file item named; `names[i]` is the
+    /// file of input `i`, if it came from one.
+    fn new(r: kb::ImportReport, names: &[Option<String>]) -> Self {
+        let name = |i: usize| names.get(i).cloned().flatten();
+        let mut rejected: Vec<Rejected> = r
+            .rejected
+            .into_iter()
+            .map(|(index, reason)| Rejected {
+                index,
+                file: name(index),
+                reason,
+            })
+            .collect();
+        rejected.sort_by_key(|x| x.index);
         Self {
             created: r.created,
             updated: r.updated,
-            rejected: r
-                .rejected
-                .into_iter()
-                .map(|(index, reason)| Rejected { index, reason })
-                .collect(),
+            rejected,
             stored: r
                 .stored
                 .into_iter()
                 .map(|(index, slug, outcome)| StoredFlow {
                     index,
+                    file: name(index),
                     slug,
                     result: match outcome {
                         Imported::Created => "created",
@@ -263,10 +295,48 @@ pub async fn import(
     Auth(who): Auth,
     Json(body): Json<ImportBody>,
 ) -> Result<Json<ImportReport>> {
-    let inputs = body.flows.into_iter().map(FlowInput::from).collect();
-    let report = kb::import_flows(state.store(), &who, inputs).await?;
+    let mut inputs: Vec<FlowInput> = body.flows.into_iter().map(FlowInput::from).collect();
+    let mut names: Vec<Option<String>> = vec![None; inputs.len()];
+    // A file that is not a flow is reported at its place; the others are
+    // imported with the JSON flows.
+    let mut unreadable = Vec::new();
+    let mut positions = Vec::new();
+    for file in body.files {
+        let index = names.len();
+        let stem = std::path::Path::new(&file.name)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(&file.name)
+            .to_owned();
+        names.push(Some(file.name));
+        match kb::markdown::parse_flow_file(&file.text, &stem) {
+            Ok(input) => {
+                positions.push(index);
+                inputs.push(input);
+            }
+            Err(e) => unreadable.push((index, e.to_string())),
+        }
+    }
+    let json_count = inputs.len() - positions.len();
+    let mut report = kb::import_flows(state.store(), &who, inputs).await?;
+    // The engine numbers what it was given; map file items back to their
+    // place in the request.
+    let place = |i: usize| {
+        if i < json_count {
+            i
+        } else {
+            positions[i - json_count]
+        }
+    };
+    for item in &mut report.rejected {
+        item.0 = place(item.0);
+    }
+    for item in &mut report.stored {
+        item.0 = place(item.0);
+    }
+    report.rejected.extend(unreadable);
     state.flows_changed();
-    Ok(Json(report.into()))
+    Ok(Json(ImportReport::new(report, &names)))
 }
 
 #[derive(Deserialize, IntoParams)]

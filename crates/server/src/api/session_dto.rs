@@ -464,7 +464,11 @@ pub struct TurnDto {
     pub branch_id: Option<Uuid>,
     /// `running`, `completed`, `stopped`, `incomplete` or `failed`.
     pub status: String,
+    /// The message as the model read it: the "Task responses" section (when
+    /// the turn carried responses), then what the engineer wrote.
     pub user_message: String,
+    /// What the engineer wrote, without the task-responses section.
+    pub text: String,
     /// The reply without marker syntax. Plain text: render it as text or
     /// sanitised Markdown, never as HTML.
     pub display: String,
@@ -516,6 +520,7 @@ impl From<Turn> for TurnDto {
             session_id: t.session_id.as_uuid(),
             branch_id: t.branch_id.map(|b| b.as_uuid()),
             status: t.status.as_str().to_owned(),
+            text: engine::sessions::engineer_text(&t.user_message, &t.task_responses).to_owned(),
             user_message: t.user_message,
             display: t.display,
             input_tokens: t.input_tokens,

@@ -5,6 +5,8 @@
 mod chat;
 mod helpers;
 
+mod browser;
+
 mod accounts;
 mod auth;
 mod branches;

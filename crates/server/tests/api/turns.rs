@@ -124,6 +124,10 @@ async fn a_conversation_exercises_every_marker(backend: Backend) {
         "{stored}"
     );
     assert_eq!(
+        t2["turn"]["text"], "Here is what I found.",
+        "the engineer's own words, without the responses section"
+    );
+    assert_eq!(
         lane_id(&t2, "questions", "text", "Do web sign-ins prompt too?"),
         q_web,
         "a re-emitted question keeps its id"

@@ -12,7 +12,7 @@ const panel = (title, testid, ...body) =>
 const codeBlock = (text, testid) => {
   const button = h("button", { type: "button", class: "ghost small", "data-testid": `${testid}-copy` }, "Copy");
   button.addEventListener("click", () => copy(text, button));
-  return h("div", { class: "code" }, h("pre", { "data-testid": testid }, h("code", {}, text)), button);
+  return h("div", { class: "code" }, h("pre", { "data-testid": testid, tabindex: 0 }, h("code", {}, text)), button);
 };
 
 // ---- task lane --------------------------------------------------------
@@ -84,24 +84,53 @@ const SOURCES = { question: "from an answer", diagnostic_check: "from a check", 
 
 export function factsPanel(ws) {
   const facts = ws.view.facts;
-  const note = h("textarea", { rows: 2, required: true, "data-testid": "fact-note" });
+  const note = ws.draftBox("note", { rows: 2, required: true, "data-testid": "fact-note" });
   const form = h("form", { class: "add-note" }, field("Add a note", note),
     h("button", { type: "submit", class: "small", "data-testid": "fact-add" }, "Add"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const text = note.value.trim();
     if (!text) return;
-    ws.act(() => api("POST", `/sessions/${ws.id}/facts`, { text }), "Note added.");
+    ws.drafts.delete("note");
+    ws.act(() => api("POST", `/sessions/${ws.id}/facts`, { text }), "Note added.")
+      .then((ok) => { if (!ok) ws.drafts.set("note", text); });
   });
   return panel("What we know", "facts",
-    facts.length ? h("ul", { class: "facts" }, facts.map((f) => h("li", { "data-testid": "fact", "data-fact-id": f.id },
-      h("span", { class: "fact-text" }, f.text),
-      f.summary ? h("span", { class: "hint" }, f.summary) : null,
-      h("span", { class: "fact-meta muted" }, h("span", { class: "badge" }, SOURCES[f.source_type] ?? f.source_type), " ", time(f.created_at),
-        h("button", { type: "button", class: "link small", "data-testid": "fact-delete", "aria-label": `Delete: ${f.text}`,
-          onclick: () => ws.act(() => api("DELETE", `/sessions/${ws.id}/facts/${f.id}`), "Fact deleted.") }, "Delete")))))
+    facts.length ? h("ul", { class: "facts" }, facts.map((f) => factItem(ws, f)))
       : h("p", { class: "muted" }, "Nothing established yet."),
     form);
+}
+
+function factItem(ws, f) {
+  const editing = `editing:${f.id}`;
+  const toggle = () => {
+    if (ws.drafts.has(editing)) { ws.drafts.delete(editing); ws.drafts.delete(`fact:${f.id}`); }
+    else { ws.drafts.set(editing, "1"); ws.drafts.set(`fact:${f.id}`, f.text); }
+    ws.render();
+  };
+  let editor = null;
+  if (ws.drafts.has(editing)) {
+    const text = ws.draftBox(`fact:${f.id}`, { rows: 2, required: true, "data-testid": "fact-edit-text" });
+    editor = h("form", { class: "fact-edit" }, field("Fact", text),
+      h("div", { class: "row" }, h("button", { type: "submit", class: "small", "data-testid": "fact-edit-save" }, "Save"),
+        h("button", { type: "button", class: "ghost small", onclick: toggle }, "Cancel")));
+    editor.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const value = text.value.trim();
+      if (!value) return;
+      ws.act(() => api("PATCH", `/sessions/${ws.id}/facts/${f.id}`, { text: value }), "Fact updated.").then((ok) => {
+        if (ok) { ws.drafts.delete(editing); ws.drafts.delete(`fact:${f.id}`); ws.render(); }
+      });
+    });
+  }
+  return h("li", { "data-testid": "fact", "data-fact-id": f.id, "data-item-id": f.id },
+    editor ?? h("span", { class: "fact-text" }, f.text),
+    f.summary ? h("span", { class: "hint" }, f.summary) : null,
+    h("span", { class: "fact-meta muted" }, h("span", { class: "badge" }, SOURCES[f.source_type] ?? f.source_type), " ", time(f.created_at),
+      editor ? null : h("button", { type: "button", class: "link small", "data-testid": "fact-edit", "aria-label": `Edit: ${f.text}`,
+        onclick: toggle }, "Edit"),
+      h("button", { type: "button", class: "link small", "data-testid": "fact-delete", "aria-label": `Delete: ${f.text}`,
+        onclick: () => ws.act(() => api("DELETE", `/sessions/${ws.id}/facts/${f.id}`), "Fact deleted.") }, "Delete")));
 }
 
 // ---- the fix ----------------------------------------------------------
@@ -188,12 +217,16 @@ export function branchesPanel(ws) {
 function branchItem(ws, b, isActive) {
   const patch = (status, evidence, done) =>
     ws.act(() => api("PATCH", `/branches/${b.id}`, evidence ? { status, evidence } : { status }), done);
-  const revive = h("form", { class: "revive", hidden: true });
-  const evidence = h("textarea", { rows: 2, required: true, "data-testid": "branch-evidence" });
+  const reviving = `reviving:${b.id}`;
+  const revive = h("form", { class: "revive", hidden: !ws.drafts.has(reviving) });
+  const evidence = ws.draftBox(`evidence:${b.id}`, { rows: 2, required: true, "data-testid": "branch-evidence" });
   revive.append(field("New evidence", evidence), h("button", { type: "submit", class: "small", "data-testid": "branch-revive-submit" }, "Revive"));
   revive.addEventListener("submit", (e) => {
     e.preventDefault();
-    if (evidence.value.trim()) patch("revived", evidence.value.trim(), "Branch revived.");
+    if (!evidence.value.trim()) return;
+    patch("revived", evidence.value.trim(), "Branch revived.").then((ok) => {
+      if (ok) { ws.drafts.delete(reviving); ws.drafts.delete(`evidence:${b.id}`); ws.render(); }
+    });
   });
   const ruledOut = b.status === "ruled_out";
   return h("div", { class: `branch ${isActive ? "active" : ""} status-${b.status}`, "data-testid": "branch", "data-branch-id": b.id,
@@ -208,7 +241,10 @@ function branchItem(ws, b, isActive) {
       !ruledOut && !b.is_root ? h("button", { type: "button", class: "ghost small", "data-testid": "branch-rule-out",
         onclick: () => patch("ruled_out", null, "Branch ruled out.") }, "Rule out") : null,
       ruledOut ? h("button", { type: "button", class: "ghost small", "data-testid": "branch-revive",
-        onclick: () => { revive.hidden = !revive.hidden; if (!revive.hidden) evidence.focus(); } }, "Revive…") : null),
+        onclick: () => {
+          revive.hidden = !revive.hidden;
+          if (revive.hidden) ws.drafts.delete(reviving); else { ws.drafts.set(reviving, "1"); evidence.focus(); }
+        } }, "Revive…") : null),
     revive);
 }
 

@@ -25,6 +25,7 @@ class Workspace {
     this.turns = [];
     this.suggestedFlows = [];
     this.responses = new Map(); // task-lane item id → {status, answer}
+    this.drafts = new Map();    // text typed in a panel's box, kept across re-renders
     this.streaming = null;      // {key, abort, turnId}
     this.live = null;           // a turn another tab is running: {text}
     this.failure = null;        // {message, code}
@@ -89,13 +90,23 @@ class Workspace {
 
   /** Runs a write, reports its error, refreshes. */
   async act(fn, done) {
+    let ok = false;
     try {
       await fn();
+      ok = true;
       if (done) announce(done);
     } catch (e) {
       announce(e.status === 409 ? `${e.message} (the page was refreshed: check and try again)` : e.message, "error");
     }
     await this.refresh();
+    return ok;
+  }
+
+  /** A text box whose value survives re-renders (kept under `key`). */
+  draftBox(key, attrs) {
+    const box = h("textarea", { ...attrs, value: this.drafts.get(key) ?? "",
+      oninput: () => { if (box.value) this.drafts.set(key, box.value); else this.drafts.delete(key); } });
+    return box;
   }
 
   // ---- layout --------------------------------------------------------
@@ -126,7 +137,8 @@ class Workspace {
       h("div", { class: "row" }, this.responsesNote, h("span", { class: "spacer" }), this.stopButton, this.sendButton));
     form.addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
     this.connection = h("span", { class: "connection muted", "data-testid": "live-status", role: "status" });
-    this.chatScroll = h("div", { class: "chat-scroll" }, this.conversation, this.liveTurn);
+    this.chatScroll = h("div", { class: "chat-scroll", tabindex: 0, role: "region", "aria-label": "Messages" },
+      this.conversation, this.liveTurn);
     const chat = h("section", { class: "ws-chat", "aria-label": "Chat" }, this.chatScroll, this.failureBox, form);
     replace(this.main, h("div", { class: "workspace", "data-testid": "workspace" },
       this.head, this.left, chat, this.right));
@@ -355,7 +367,7 @@ function restoreFocus(root, place) {
 }
 
 function turnItem(t, branch) {
-  const user = h("div", { class: "user-message" }, t.user_message);
+  const user = h("div", { class: "user-message" }, t.text ?? t.user_message);
   const responses = t.task_responses?.length
     ? h("ul", { class: "responses" }, t.task_responses.map((r) =>
       h("li", {}, h("span", { class: "muted" }, `${r.kind === "action" ? "Check" : "Question"}: `), r.text, " — ",
