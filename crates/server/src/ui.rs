@@ -53,6 +53,7 @@ const ASSETS: &[Asset] = &[
     asset!("dom.js", JS),
     asset!("markdown.js", JS),
     asset!("sse.js", JS),
+    asset!("attachments.js", JS),
     asset!("views/auth.js", JS),
     asset!("views/sessions.js", JS),
     asset!("views/workspace.js", JS),

@@ -12,6 +12,7 @@ use crate::helpers::Backend;
 crate::on_both!(
     flows_are_created_listed_edited_and_deleted,
     an_import_creates_updates_by_slug_and_reports_each_rejection,
+    an_import_reads_markdown_files_beside_json_flows,
     search_ranks_by_words_identifiers_and_survives_typos,
     search_sees_every_write_at_once_and_only_the_callers_account,
     a_turn_is_grounded_in_the_matching_flows_and_suggests_them,
@@ -167,6 +168,72 @@ async fn an_import_creates_updates_by_slug_and_reports_each_rejection(backend: B
     let (_, list) = chat.call(Method::GET, "/api/v1/flows", None).await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(list["items"][0]["title"], "Printer offline, revised");
+}
+
+async fn an_import_reads_markdown_files_beside_json_flows(backend: Backend) {
+    let chat = ChatApp::spawn(backend, vec![]).await;
+    let vpn = "---\ntitle: VPN drops every ten minutes\nsymptoms:\n  - VPN disconnects\ntags: [VPN]\n---\n## Checks\n### Check the lease\n```\nipconfig /all\n```\n\n## Resolution\nRaise the DHCP lease on the VPN pool.\n";
+    let (status, report) = chat
+        .call(
+            Method::POST,
+            "/api/v1/flows/import",
+            Some(json!({
+                "flows": [printer()],
+                "files": [
+                    {"name": "no-title.md", "text": "---\ntags: [x]\n---\nSteps"},
+                    {"name": "vpn-drops.md", "text": vpn},
+                    {"name": "no-front-matter.md", "text": "Just steps"},
+                ],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 2, "{report}");
+    let rejected = report["rejected"].as_array().expect("rejected");
+    assert_eq!(rejected.len(), 2, "{report}");
+    assert_eq!(rejected[0]["index"], 1);
+    assert_eq!(rejected[0]["file"], "no-title.md");
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .expect("why")
+            .contains("title")
+    );
+    assert_eq!(rejected[1]["index"], 3);
+    assert_eq!(rejected[1]["file"], "no-front-matter.md");
+    let stored = report["stored"].as_array().expect("stored");
+    let vpn_item = stored
+        .iter()
+        .find(|s| s["file"] == "vpn-drops.md")
+        .unwrap_or_else(|| panic!("the VPN file in {report}"));
+    assert_eq!(vpn_item["index"], 2);
+    assert_eq!(
+        vpn_item["slug"], "vpn-drops",
+        "the slug comes from the file name"
+    );
+    assert!(
+        stored
+            .iter()
+            .any(|s| s["index"] == 0 && s["file"].is_null())
+    );
+
+    let (_, found) = chat
+        .call(Method::GET, "/api/v1/flows/search?q=vpn+disconnects", None)
+        .await;
+    let flow = &found["items"][0]["flow"];
+    assert_eq!(flow["slug"], "vpn-drops", "{found}");
+    let (_, full) = chat
+        .call(
+            Method::GET,
+            &format!("/api/v1/flows/{}", flow["id"].as_str().expect("id")),
+            None,
+        )
+        .await;
+    assert_eq!(
+        full["flow"]["resolution"],
+        "Raise the DHCP lease on the VPN pool."
+    );
+    assert_eq!(full["flow"]["tags"], json!(["vpn"]), "tags are lower-cased");
 }
 
 pub(crate) async fn import(chat: &ChatApp, flows: Vec<Value>) {

@@ -3,7 +3,7 @@
 // returns an element; the workspace re-renders them after every change.
 
 import { api } from "../api.js";
-import { h, field, copy, time } from "../dom.js";
+import { h, replace, field, copy, time } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 
 const panel = (title, testid, ...body) =>
@@ -144,7 +144,7 @@ export function fixCard(ws) {
   const outcome = (value) => ws.act(() => api("PATCH", `/fixes/${fix.id}/outcome`, { outcome: value }), "Outcome recorded.");
   const pressed = (on) => String(Boolean(on));
   const script = h("div", { class: "script", "data-testid": "fix-script" });
-  fillScript(fix, script);
+  fillScript(ws, fix, script);
   const proposal = fix.ai_outcome_proposal;
   return panel("Suggested fix", "fix-card",
     proposal ? h("div", { class: "banner", role: "status", "data-testid": "outcome-proposal" },
@@ -167,30 +167,86 @@ export function fixCard(ws) {
       h("span", { class: "muted" }, fix.outcome ? `Outcome: ${fix.outcome}.` : "Tried it?"),
       h("button", { type: "button", class: "ghost small", "aria-pressed": pressed(fix.outcome === "success"), "data-testid": "outcome-success", onclick: () => outcome("success") }, "It worked"),
       h("button", { type: "button", class: "ghost small", "aria-pressed": pressed(fix.outcome === "partial"), "data-testid": "outcome-partial", onclick: () => outcome("partial") }, "Partly"),
-      h("button", { type: "button", class: "ghost small", "aria-pressed": pressed(fix.outcome === "failure"), "data-testid": "outcome-failure", onclick: () => outcome("failure") }, "It didn't")));
+      h("button", { type: "button", class: "ghost small", "aria-pressed": pressed(fix.outcome === "failure"), "data-testid": "outcome-failure", onclick: () => outcome("failure") }, "It didn't")),
+    earlierFixes(ws, fix));
 }
 
-/** The drafted script, or the library template filled with its parameters. */
-async function fillScript(fix, el) {
-  const params = fix.ai_drafted_parameters || {};
-  const paramList = Object.keys(params).length
-    ? h("dl", { class: "params" }, Object.entries(params).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])) : null;
+/** The drafted script, or the library template with a form for its parameters. */
+async function fillScript(ws, fix, el) {
+  const drafted = fix.ai_drafted_parameters || {};
   if (fix.ai_drafted_script) {
-    el.append(h("h4", {}, "Script (drafted by the assistant: review before running)"), codeBlock(fix.ai_drafted_script, "fix-script-body"), paramList);
+    const list = Object.keys(drafted).length
+      ? h("dl", { class: "params" }, Object.entries(drafted).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])) : null;
+    el.append(h("h4", {}, "Script (drafted by the assistant: review before running)"), codeBlock(fix.ai_drafted_script, "fix-script-body"), list);
     return;
   }
   if (!fix.script_template_id) return;
+  let t;
   try {
-    const { script_template: t } = await api("GET", `/script-templates/${fix.script_template_id}`);
-    let body = t.body;
-    try {
-      const values = Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)]));
-      body = (await api("POST", `/script-templates/${t.id}/render`, { parameters: values })).script;
-    } catch { /* parameters missing: show the template as it is */ }
-    el.append(h("h4", {}, `Script: ${t.name} (${t.language})`), codeBlock(body, "fix-script-body"), paramList);
+    ({ script_template: t } = await api("GET", `/script-templates/${fix.script_template_id}`));
   } catch (e) {
     el.append(h("p", { class: "error" }, `The script could not be loaded: ${e.message}`));
+    return;
   }
+  // The engineer's values win over the assistant's; both survive re-renders.
+  const key = (p) => `param:${fix.id}:${p}`;
+  const value = (p) => ws.drafts.get(key(p)) ?? (drafted[p] === undefined ? "" : String(drafted[p]));
+  const code = h("div", { "aria-live": "polite" });
+  let timer = null;
+  let seq = 0;
+  const show = async () => {
+    const mine = ++seq;
+    const values = Object.fromEntries(t.parameters.map((p) => [p, value(p)]));
+    const missing = t.parameters.filter((p) => !values[p].trim());
+    let body = t.body;
+    let note = null;
+    if (missing.length) {
+      note = h("p", { class: "hint", "data-testid": "fix-script-missing" }, `Fill in ${missing.join(", ")} to complete the script.`);
+    } else {
+      try {
+        body = (await api("POST", `/script-templates/${t.id}/render`, { parameters: values })).script;
+      } catch (e) {
+        note = h("p", { class: "error" }, e.message);
+      }
+    }
+    if (mine === seq) replace(code, codeBlock(body, "fix-script-body"), note);
+  };
+  const inputs = t.parameters.map((p) => {
+    const input = h("input", { type: "text", value: value(p), "data-testid": `fix-param-${p}`, "data-param": p,
+      oninput: () => {
+        ws.drafts.set(key(p), input.value);
+        clearTimeout(timer);
+        timer = setTimeout(show, 200);
+      } });
+    return field(p, input);
+  });
+  el.append(h("h4", {}, `Script: ${t.name} (${t.language})`),
+    t.description ? h("p", { class: "hint" }, t.description) : null,
+    inputs.length ? h("div", { class: "params-form", "data-testid": "fix-params" }, inputs) : null,
+    code);
+  await show();
+}
+
+/** Fixes the assistant suggested before this one, loaded when opened. */
+function earlierFixes(ws, fix) {
+  const list = h("div", { "data-testid": "earlier-fixes-list" });
+  const details = h("details", { class: "earlier", "data-testid": "earlier-fixes" },
+    h("summary", {}, "Earlier suggestions"), list);
+  details.addEventListener("toggle", async () => {
+    if (!details.open) return;
+    try {
+      const page = await api("GET", `/sessions/${ws.id}/fixes`);
+      const earlier = page.items.filter((f) => f.id !== fix.id);
+      replace(list, earlier.length ? h("ul", { class: "plain" }, earlier.map((f) => h("li", { "data-testid": "earlier-fix" },
+        h("strong", {}, f.title), h("span", { class: "muted" }, ` ${f.confidence_pct}%`,
+          f.decision ? ` · ${f.decision}` : "", f.outcome ? ` · ${f.outcome}` : "",
+          f.superseded_at ? [" · replaced ", time(f.superseded_at)] : ""))))
+        : h("p", { class: "muted" }, "None: this is the first suggestion."));
+    } catch (e) {
+      replace(list, h("p", { class: "error" }, e.message));
+    }
+  });
+  return details;
 }
 
 // ---- branches -----------------------------------------------------------

@@ -2,7 +2,8 @@
 // new session from the problem text.
 
 import { api } from "../api.js";
-import { h, replace, field, time, randomKey } from "../dom.js";
+import { h, replace, field, time, randomKey, announce } from "../dom.js";
+import { Attachments } from "../attachments.js";
 
 const STATUSES = ["", "active", "paused", "resolved", "closed"];
 
@@ -15,10 +16,19 @@ export async function sessionsScreen(main, ctx) {
   const problem = h("textarea", { rows: 4, required: true, "data-testid": "new-session-text",
     placeholder: "e.g. Outlook keeps prompting for a password for every user at one client since this morning" });
   const error = h("p", { class: "error", role: "alert" });
+  const attachments = new Attachments("new-session-attachments");
+  attachments.bind(problem);
+  const picker = h("input", { type: "file", id: "new-session-attach", accept: "image/png,image/jpeg,image/gif,image/webp", multiple: true,
+    class: "visually-hidden", "data-testid": "new-session-attach-input",
+    onchange: () => { attachments.add([...picker.files]); picker.value = ""; } });
   const start = h("button", { type: "submit", "data-testid": "new-session-submit" }, "Start session");
   const key = randomKey(); // one per visit: a double click opens one session
   const create = h("form", { class: "panel", "data-testid": "new-session" },
-    h("h2", {}, "New session"), field("What is the problem?", problem), error, start);
+    h("h2", {}, "New session"), field("What is the problem?", problem,
+      "Paste or drop screenshots into the box, or attach them."),
+    attachments.el, error,
+    h("div", { class: "row" }, start, picker,
+      h("label", { for: "new-session-attach", class: "button ghost small attach" }, "Attach screenshot")));
   create.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!problem.value.trim()) { error.textContent = "Describe the problem first."; return; }
@@ -27,6 +37,13 @@ export async function sessionsScreen(main, ctx) {
       const { session } = await api("POST", "/sessions", { text: problem.value }, { "Idempotency-Key": key });
       // The workspace sends the problem as the first message.
       sessionStorage.setItem(`flowpilot.first.${session.id}`, problem.value);
+      if (attachments.items.length) {
+        try {
+          sessionStorage.setItem(`flowpilot.first.images.${session.id}`, JSON.stringify(attachments.saved()));
+        } catch {
+          announce("The screenshots are too large to carry over: attach them to your next message.", "error");
+        }
+      }
       ctx.go(`#/sessions/${session.id}`);
     } catch (e) {
       error.textContent = e.message;

@@ -6,9 +6,11 @@
 import { api, streamTurn } from "../api.js";
 import { h, replace, announce, randomKey, time } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
+import { Attachments } from "../attachments.js";
 import { taskLane, taskResponses, factsPanel, fixCard, branchesPanel, flowsPanel } from "./panels.js";
 
 const DEFAULT_ANSWER_TEXT = "Here are my results for the open questions and checks.";
+const DEFAULT_IMAGE_TEXT = "See the attached screenshot.";
 
 export async function workspaceScreen(main, ctx, id) {
   const ws = new Workspace(main, ctx, id);
@@ -40,9 +42,12 @@ class Workspace {
     this.render();
     this.subscribe();
     const first = sessionStorage.getItem(`flowpilot.first.${this.id}`);
+    const firstImages = sessionStorage.getItem(`flowpilot.first.images.${this.id}`);
     sessionStorage.removeItem(`flowpilot.first.${this.id}`);
+    sessionStorage.removeItem(`flowpilot.first.images.${this.id}`);
     if (first && this.turns.length === 0) {
       this.composer.value = first;
+      if (firstImages) this.attachments.restore(JSON.parse(firstImages));
       this.saveDraft();
       this.send();
     } else {
@@ -127,6 +132,13 @@ class Workspace {
       },
     });
     this.composer.value = localStorage.getItem(this.draftKey) || "";
+    this.attachments = new Attachments();
+    this.attachments.bind(this.composer);
+    this.attachments.onchange = () => this.renderComposerState();
+    const picker = h("input", { type: "file", id: "attach", accept: "image/png,image/jpeg,image/gif,image/webp", multiple: true,
+      class: "visually-hidden", "data-testid": "attach-input",
+      onchange: () => { this.attachments.add([...picker.files]); picker.value = ""; } });
+    const attach = h("label", { for: "attach", class: "button ghost small attach" }, "Attach screenshot");
     this.sendButton = h("button", { type: "submit", "data-testid": "send" }, "Send");
     this.stopButton = h("button", { type: "button", class: "ghost", hidden: true, "data-testid": "stop",
       onclick: () => this.stopTurn() }, "Stop");
@@ -134,7 +146,8 @@ class Workspace {
     const form = h("form", { class: "composer", "data-testid": "composer-form" },
       h("label", { for: "composer", class: "visually-hidden" }, "Message"),
       this.composer,
-      h("div", { class: "row" }, this.responsesNote, h("span", { class: "spacer" }), this.stopButton, this.sendButton));
+      this.attachments.el,
+      h("div", { class: "row" }, picker, attach, this.responsesNote, h("span", { class: "spacer" }), this.stopButton, this.sendButton));
     form.addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
     this.connection = h("span", { class: "connection muted", "data-testid": "live-status", role: "status" });
     this.chatScroll = h("div", { class: "chat-scroll", tabindex: 0, role: "region", "aria-label": "Messages" },
@@ -241,16 +254,20 @@ class Workspace {
     if (this.streaming || this.live) return;
     const responses = taskResponses(this);
     let text = this.composer.value.trim();
+    const images = this.attachments.images();
     if (!text && responses.some((r) => r.status !== "pending")) text = DEFAULT_ANSWER_TEXT;
+    if (!text && images.length) text = DEFAULT_IMAGE_TEXT;
     if (!text) { this.composer.focus(); return; }
     const body = { text };
     if (responses.length) body.task_responses = responses;
+    if (images.length) body.images = images;
     // A fresh key per attempt: a retry after a failure is a new turn.
     this.streaming = { key: randomKey(), abort: new AbortController(), turnId: null };
     this.failure = null;
     this.renderFailure();
     const bubble = h("div", { class: "assistant streaming", "data-testid": "streaming-reply" });
-    replace(this.liveTurn, h("div", { class: "user-message" }, text), bubble);
+    replace(this.liveTurn, h("div", { class: "user-message" }, text,
+      images.length ? h("span", { class: "hint" }, ` (+${images.length} image${images.length === 1 ? "" : "s"})`) : null), bubble);
     this.renderComposerState();
     this.scrollDown();
     let shown = "";
@@ -271,6 +288,7 @@ class Workspace {
       this.composer.value = "";
       this.saveDraft();
       this.responses.clear();
+      this.attachments.clear();
       this.suggestedFlows = result.suggested_flows || [];
       if (result.turn?.status === "stopped") announce("Stopped. The text so far was kept.");
       if (result.turn?.status === "failed" && result.turn.error) {
@@ -379,6 +397,8 @@ function turnItem(t, branch) {
   if (t.status === "stopped") notes.push(h("p", { class: "muted" }, "Stopped before the end."));
   return h("li", { class: `turn turn-${t.status}`, "data-testid": "turn", "data-turn-id": t.id },
     h("div", { class: "turn-meta muted" }, time(t.created_at),
-      branch && !branch.is_root ? h("span", { class: "badge" }, branch.label) : null),
+      branch && !branch.is_root ? h("span", { class: "badge" }, branch.label) : null,
+      t.images?.length ? h("span", { "data-testid": "turn-images" },
+        `${t.images.length} image${t.images.length === 1 ? "" : "s"} attached`) : null),
     user, responses, t.display ? reply : null, notes);
 }

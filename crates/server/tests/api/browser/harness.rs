@@ -131,22 +131,33 @@ impl Browser {
 
     /// Types `text` into `css` (WebDriver key events: `\n` is Enter).
     pub async fn type_into(&self, css: &str, text: &str) {
-        self.find(css)
-            .await
-            .send_keys(text)
-            .await
-            .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+        self.keys(css, text, false).await;
     }
 
     /// Replaces the value of the field `css` with `text`.
     pub async fn fill(&self, css: &str, text: &str) {
-        let el = self.find(css).await;
-        el.clear()
-            .await
-            .unwrap_or_else(|e| panic!("clearing {css}: {e}"));
-        el.send_keys(text)
-            .await
-            .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+        self.keys(css, text, true).await;
+    }
+
+    /// Types into `css`, looking it up again when a re-render replaced it
+    /// before the first key went in.
+    async fn keys(&self, css: &str, text: &str, clear: bool) {
+        let started = Instant::now();
+        loop {
+            let el = self.find(css).await;
+            let cleared = if clear { el.clear().await } else { Ok(()) };
+            let result = match cleared {
+                Ok(()) => el.send_keys(text).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") && started.elapsed() < WAIT => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("typing into {css}: {e}"),
+            }
+        }
     }
 
     /// Runs `script` (a function body; `arguments` are `args`).
@@ -261,7 +272,16 @@ impl Browser {
             .expect("switch tab");
     }
 
+    /// Ends the test's browser, failing if the page reported an error
+    /// (a script error or a failed request shows as an error toast).
     pub async fn close(mut self) {
+        let errors = self
+            .js(
+                "return [...document.querySelectorAll('.toast.error')].map((t) => t.textContent);",
+                vec![],
+            )
+            .await;
+        assert_eq!(errors, json!([]), "the page reported errors");
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill().await;
     }

@@ -32,6 +32,7 @@ crate::on_both!(
     a_full_incident_in_the_browser,
     two_tabs_stay_in_sync,
     a_provider_failure_keeps_the_message_and_retries,
+    a_library_fix_asks_for_its_parameters_and_screenshots_go_with_the_message,
 );
 
 async fn a_full_incident_in_the_browser(backend: Backend) {
@@ -464,5 +465,116 @@ async fn a_provider_failure_keeps_the_message_and_retries(backend: Backend) {
         )
         .await;
     assert_eq!(cleared, "", "the box clears once the turn is stored");
+    browser.close().await;
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0xf8, 0xcf, 0x50,
+    0x0f, 0x00, 0x03, 0x86, 0x01, 0x80, 0x5a, 0x34, 0x7d, 0x6b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+async fn a_library_fix_asks_for_its_parameters_and_screenshots_go_with_the_message(
+    backend: Backend,
+) {
+    let chat = ChatApp::spawn(
+        backend,
+        vec![
+            Entry::reply(
+                r#"The screenshot shows a driver error.
+[SUGGEST_FIX]
+{"title": "Reinstall the driver", "description": "Driver.", "confidence": 40, "ai_drafted_script": "pnputil /enum-drivers"}
+[/SUGGEST_FIX]"#,
+            ),
+            Entry::reply(
+                r#"Then it is the spooler.
+[SUGGEST_FIX]
+{"title": "Restart the spooler", "description": "Clears stuck jobs.", "confidence": 70, "script_template_slug": "restart-spooler", "ai_drafted_parameters": {"host": "PRN-01"}}
+[/SUGGEST_FIX]"#,
+            ),
+        ],
+    )
+    .await;
+    let (status, _) = chat
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/script-templates",
+            Some(json!({"slug": "restart-spooler", "name": "Restart spooler", "language": "powershell",
+                "body": "Restart-Service -Name Spooler -ComputerName {{host}} -Confirm:{{confirm}}"})),
+        )
+        .await;
+    assert!(status.is_success());
+    let session = chat.new_session("Jobs stuck in the print queue").await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    login(&browser, &chat.app).await;
+    browser
+        .goto(&chat.app.url(&format!("/#/sessions/{session}")))
+        .await;
+
+    // A screenshot, attached from a file, goes with the message.
+    let dir = tempfile::tempdir().expect("dir");
+    let png = dir.path().join("error.png");
+    std::fs::write(&png, PNG).expect("png");
+    browser
+        .find("[data-testid=attach-input]")
+        .await
+        .send_keys(&png.display().to_string())
+        .await
+        .expect("file chosen");
+    browser.find("[data-testid=attachment] img").await;
+    browser
+        .type_into("[data-testid=composer]", "This error shows on every PC\n")
+        .await;
+    browser
+        .wait_for_text("[data-testid=turn-images]", "1 image attached")
+        .await;
+    assert_eq!(
+        browser.count("[data-testid=attachment]").await,
+        0,
+        "sent and cleared"
+    );
+    let sent = chat.request(0).to_string();
+    assert!(sent.contains("image/png"), "{sent}");
+    assert!(sent.contains("iVBORw0KGgo"), "the PNG's bytes: {sent}");
+
+    // The library fix: the drafted value filled in, the missing one asked for.
+    browser
+        .type_into("[data-testid=composer]", "The driver is fine\n")
+        .await;
+    browser
+        .wait_for_text("[data-testid=fix-title]", "Restart the spooler")
+        .await;
+    let host = browser
+        .until(
+            "the host parameter",
+            "return document.querySelector('[data-testid=fix-param-host]')?.value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(host, "PRN-01");
+    browser
+        .wait_for_text("[data-testid=fix-script-missing]", "confirm")
+        .await;
+    browser
+        .type_into("[data-testid=fix-param-confirm]", "$false")
+        .await;
+    browser
+        .wait_for_text(
+            "[data-testid=fix-script-body]",
+            "Restart-Service -Name Spooler -ComputerName PRN-01 -Confirm:$false",
+        )
+        .await;
+    assert_eq!(browser.count("[data-testid=fix-script-missing]").await, 0);
+
+    // The superseded suggestion, on demand.
+    browser.click("[data-testid=earlier-fixes] summary").await;
+    browser
+        .wait_for_text("[data-testid=earlier-fix]", "Reinstall the driver")
+        .await;
     browser.close().await;
 }
