@@ -155,8 +155,10 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>> {
 /// `turn.failed`), whichever instance runs it, and `session.changed`
 /// (`{"state_version", "kind", "id"}`) for every other change. With
 /// `Last-Event-ID`, everything after that id first (the rest of a running
-/// turn included); without, from now. Ends when the server shuts down; a
-/// client reconnects with `Last-Event-ID` and misses nothing.
+/// turn included); without, from now. The stream opens with a frame that
+/// carries only `id:` (where it starts; EventSource dispatches nothing for
+/// it). Ends when the server shuts down; a client reconnects with
+/// `Last-Event-ID` and misses nothing.
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/events", tag = "sessions",
     params(("id" = Uuid, Path), ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event")),
     responses(
@@ -189,6 +191,14 @@ pub async fn events(
             Err(_) => None,
         }
     });
+    // First, where the stream starts: an `id:` with no data sets the
+    // client's last event id without dispatching an event, so a client that
+    // reconnects before any event arrived still resumes from here and
+    // misses nothing that happened while it was away.
+    let position = futures::stream::once(std::future::ready(Ok::<_, Infallible>(
+        Event::default().id(after.to_string()),
+    )));
+    let events = futures::StreamExt::chain(position, events);
     let events = futures::StreamExt::take_until(events, shutdown.cancelled_owned());
     Ok(sse_response(events, heartbeat(&state)))
 }

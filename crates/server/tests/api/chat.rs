@@ -250,7 +250,12 @@ impl SseReader {
                     self.comments += 1;
                     continue;
                 }
-                return parse_sse(&block).into_iter().next();
+                // A frame with only `id:` (where the stream starts) is
+                // not an event.
+                match parse_sse(&block).into_iter().next() {
+                    Some(event) => return Some(event),
+                    None => continue,
+                }
             }
             let chunk = tokio::time::timeout(EVENT_WAIT, self.response.chunk())
                 .await

@@ -54,6 +54,20 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// A stopped server's address and database.
+pub struct Stopped {
+    pub addr: SocketAddr,
+    pub db_url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Stopped {
+    /// Starts the server again on the same address and database.
+    pub async fn start(self, flags: &[&str]) -> TestApp {
+        TestApp::spawn_on(self.db_url, self.dir, flags, Some(self.addr)).await
+    }
+}
+
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
@@ -76,7 +90,34 @@ impl TestApp {
         Self::spawn_at(self.db_url.clone(), dir, flags).await
     }
 
+    /// Stops this server (as a deploy or a crash would), keeping its
+    /// address and database for `Stopped::start`.
+    pub fn stop(self) -> Stopped {
+        let Self {
+            addr,
+            db_url,
+            _shutdown,
+            _dir,
+            ..
+        } = self;
+        drop(_shutdown);
+        Stopped {
+            addr,
+            db_url,
+            dir: _dir,
+        }
+    }
+
     async fn spawn_at(url: String, dir: tempfile::TempDir, flags: &[&str]) -> Self {
+        Self::spawn_on(url, dir, flags, None).await
+    }
+
+    async fn spawn_on(
+        url: String,
+        dir: tempfile::TempDir,
+        flags: &[&str],
+        at: Option<SocketAddr>,
+    ) -> Self {
         let mut args = vec![
             "serve",
             "--database-url",
@@ -89,7 +130,23 @@ impl TestApp {
             .expect("test config")
             .config;
         let state = server::build_state(config).await.expect("server state");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = match at {
+            None => TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+            // The stopped server lets go of its port once its connections close.
+            Some(addr) => {
+                let started = std::time::Instant::now();
+                loop {
+                    match TcpListener::bind(addr).await {
+                        Ok(l) => break l,
+                        Err(e) if started.elapsed() < std::time::Duration::from_secs(15) => {
+                            let _ = e;
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        Err(e) => panic!("rebinding {addr}: {e}"),
+                    }
+                }
+            }
+        };
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {

@@ -238,6 +238,12 @@ impl Browser {
     /// Saves a PNG of the page as `name.png`: into `docs/screenshots/`
     /// when `FLOWPILOT_UPDATE_SCREENSHOTS=1`, else into a temporary folder.
     pub async fn screenshot(&self, name: &str) {
+        // Passing notices would cover part of the page.
+        self.js(
+            "document.querySelectorAll('.toast:not(.error)').forEach((t) => t.remove());",
+            vec![],
+        )
+        .await;
         let png = self.client.screenshot().await.expect("screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
         let dir = if std::env::var("FLOWPILOT_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {

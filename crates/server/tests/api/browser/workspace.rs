@@ -33,10 +33,20 @@ crate::on_both!(
     two_tabs_stay_in_sync,
     a_provider_failure_keeps_the_message_and_retries,
     a_library_fix_asks_for_its_parameters_and_screenshots_go_with_the_message,
+    after_a_restart_the_page_catches_up_on_what_it_missed,
 );
 
 async fn a_full_incident_in_the_browser(backend: Backend) {
     let chat = ChatApp::spawn(backend, vec![Entry::reply(TURN1).chunks(8, 30)]).await;
+    crate::flows::import(
+        &chat,
+        vec![json!({
+            "title": "Outlook asks for the password again and again",
+            "symptoms": ["Outlook keeps asking for password", "credential prompt loop"],
+            "body": "## Checks\n### Look at the sign-in logs\nConditional access failures show there.",
+        })],
+    )
+    .await;
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -111,6 +121,20 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
         json!(false),
         "no Stop once the reply is in"
     );
+    // The matching runbook is suggested beside the answer and opens in place.
+    browser
+        .wait_for_text(
+            "[data-testid=suggested-flow] summary",
+            "Outlook asks for the password",
+        )
+        .await;
+    browser.click("[data-testid=suggested-flow] summary").await;
+    browser
+        .wait_for_text(
+            "[data-testid=suggested-flow]",
+            "Conditional access failures show there",
+        )
+        .await;
     let session = browser
         .js("return location.hash.split('/')[2];", vec![])
         .await
@@ -294,6 +318,12 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
     browser
         .wait_for_text("[data-testid=fix-script-body]", "EnableADAL")
         .await;
+    browser
+        .js(
+            "document.querySelector('.ws-right').scrollTop = 0; document.activeElement?.blur();",
+            vec![],
+        )
+        .await;
     browser.screenshot("workspace").await;
     browser.assert_accessible("workspace mid-incident").await;
 
@@ -327,6 +357,35 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
         chat.session(&session).await["active_fix"]["outcome"],
         "success"
     );
+
+    // The report has the tree; resolving closes the composer.
+    let report = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(document.querySelector('[data-testid=export-report]').href)
+               .then((r) => r.text()).then(done, (e) => done(String(e)));",
+            vec![],
+        )
+        .await
+        .expect("report fetched");
+    let report = report.as_str().unwrap_or_default();
+    assert!(
+        report.contains("GPO disables ADAL") && report.contains("CA blocks legacy auth"),
+        "{report}"
+    );
+    assert!(report.contains("Enable modern authentication"), "{report}");
+    browser.click("[data-testid=resolve-session]").await;
+    browser
+        .wait_for_text("[data-testid=session-status]", "resolved")
+        .await;
+    browser
+        .until(
+            "the composer to close",
+            "return document.querySelector('[data-testid=composer]').disabled;",
+            vec![],
+        )
+        .await;
 
     // The sessions list shows it.
     browser.goto(&chat.app.url("/#/sessions")).await;
@@ -576,5 +635,50 @@ async fn a_library_fix_asks_for_its_parameters_and_screenshots_go_with_the_messa
     browser
         .wait_for_text("[data-testid=earlier-fix]", "Reinstall the driver")
         .await;
+    browser.close().await;
+}
+
+async fn after_a_restart_the_page_catches_up_on_what_it_missed(backend: Backend) {
+    let chat = ChatApp::spawn(backend, vec![]).await;
+    let session = chat.new_session("Wi-Fi drops in meeting room 3").await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    login(&browser, &chat.app).await;
+    browser
+        .goto(&chat.app.url(&format!("/#/sessions/{session}")))
+        .await;
+    browser
+        .wait_for_text("[data-testid=live-status]", "Live")
+        .await;
+
+    // The server goes away; while it is down, another instance on the same
+    // database records a note; then the server comes back on its address.
+    let ChatApp { app, fake, token } = chat;
+    let other = app.spawn_another(&[]).await;
+    let stopped = app.stop();
+    browser
+        .wait_for_text("[data-testid=live-status]", "Reconnecting")
+        .await;
+    let (status, _) = other
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/sessions/{session}/facts"),
+            Some(json!({"text": "Only the 5 GHz band drops"})),
+            Some(&token),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let app = stopped.start(&[]).await;
+
+    // The page's event stream reconnects with Last-Event-ID and gets the
+    // change it missed: the note shows without a reload.
+    browser
+        .wait_for_text("[data-testid=fact]", "Only the 5 GHz band drops")
+        .await;
+    browser
+        .wait_for_text("[data-testid=live-status]", "Live")
+        .await;
+    drop((app, fake));
     browser.close().await;
 }
