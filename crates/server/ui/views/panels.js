@@ -177,7 +177,8 @@ async function fillScript(ws, fix, el) {
   if (fix.ai_drafted_script) {
     const list = Object.keys(drafted).length
       ? h("dl", { class: "params" }, Object.entries(drafted).map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])) : null;
-    el.append(h("h4", {}, "Script (drafted by the assistant: review before running)"), codeBlock(fix.ai_drafted_script, "fix-script-body"), list);
+    el.append(h("h4", {}, "Script (drafted by the assistant: review before running)"), codeBlock(fix.ai_drafted_script, "fix-script-body"));
+    if (list) el.append(list);
     return;
   }
   if (!fix.script_template_id) return;
@@ -220,10 +221,10 @@ async function fillScript(ws, fix, el) {
       } });
     return field(p, input);
   });
-  el.append(h("h4", {}, `Script: ${t.name} (${t.language})`),
+  el.append(...[h("h4", {}, `Script: ${t.name} (${t.language})`),
     t.description ? h("p", { class: "hint" }, t.description) : null,
     inputs.length ? h("div", { class: "params-form", "data-testid": "fix-params" }, inputs) : null,
-    code);
+    code].filter(Boolean));
   await show();
 }
 

@@ -318,6 +318,13 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
     browser
         .wait_for_text("[data-testid=fix-script-body]", "EnableADAL")
         .await;
+    let card = browser
+        .wait_for_text("[data-testid=fix-card]", "80% confident")
+        .await;
+    assert!(
+        !card.contains("null") && !card.contains("undefined"),
+        "no placeholder leaks into the fix card: {card}"
+    );
     browser
         .js(
             "document.querySelector('.ws-right').scrollTop = 0; document.activeElement?.blur();",
@@ -478,8 +485,14 @@ async fn a_provider_failure_keeps_the_message_and_retries(backend: Backend) {
     browser
         .goto(&chat.app.url(&format!("/#/sessions/{session}")))
         .await;
-    let message = "It drops at exactly 10 minutes on Wi-Fi and on cable";
-    browser.type_into("[data-testid=composer]", message).await;
+    // Shift+Enter is a new line (WebDriver keys: Shift, Enter, release).
+    let message = "It drops at exactly 10 minutes\non Wi-Fi and on cable";
+    browser
+        .type_into(
+            "[data-testid=composer]",
+            "It drops at exactly 10 minutes\u{e008}\u{e007}\u{e000}on Wi-Fi and on cable",
+        )
+        .await;
     browser.click("[data-testid=send]").await;
     let failure = browser
         .wait_for_text("[data-testid=turn-failure]", "could not answer")
@@ -524,6 +537,13 @@ async fn a_provider_failure_keeps_the_message_and_retries(backend: Backend) {
         )
         .await;
     assert_eq!(cleared, "", "the box clears once the turn is stored");
+    let sent = chat.request(chat.fake.request_count() - 1);
+    assert!(
+        crate::chat::user_texts(&sent)
+            .iter()
+            .any(|t| t.contains("10 minutes\non Wi-Fi")),
+        "the new line went with the message: {sent}"
+    );
     browser.close().await;
 }
 
