@@ -165,7 +165,11 @@ async fn users_words_find_their_runbook_and_error_codes_still_rank_first(backend
         "the query shares no word with the runbook"
     );
     assert_eq!(slugs(&chat, words, "dense").await[0], "disk-full");
-    assert!(slugs(&chat, words, "hybrid").await[..2].contains(&"disk-full".to_owned()));
+    // Full text ranks first whatever matched a word ("my computer says"),
+    // so the runbook found by meaning alone comes in the top 3 (what
+    // recall@3 measures), and a turn's retrieval takes 8.
+    let hybrid = slugs(&chat, words, "hybrid").await;
+    assert!(hybrid[..3].contains(&"disk-full".to_owned()), "{hybrid:?}");
     // The default ranking is hybrid.
     let copier = "the copier upstairs says ready but my PC thinks it's switched off";
     assert_eq!(slugs(&chat, copier, "hybrid").await[0], "printer-offline");

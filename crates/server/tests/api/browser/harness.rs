@@ -26,7 +26,19 @@ const AXE_TGZ_SHA256: &str = "5b86f813d96904f2d925fed5715877c75fc1cc140f89565fb4
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    /// Chromium outlives a killed chromedriver: end every process of this
+    /// test's profile, also when the test failed before `close`.
+    fn drop(&mut self) {
+        let _ = self.driver.start_kill();
+        let _ = std::process::Command::new("pkill")
+            .arg("-f")
+            .arg(format!("user-data-dir={}", self.profile.path().display()))
+            .status();
+    }
 }
 
 impl Browser {
@@ -88,7 +100,7 @@ impl Browser {
         Some(Self {
             client,
             driver,
-            _profile: profile,
+            profile,
         })
     }
 
@@ -280,7 +292,7 @@ impl Browser {
 
     /// Ends the test's browser, failing if the page reported an error
     /// (a script error or a failed request shows as an error toast).
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let errors = self
             .js(
                 "return [...document.querySelectorAll('.toast.error')].map((t) => t.textContent);",
@@ -288,8 +300,8 @@ impl Browser {
             )
             .await;
         assert_eq!(errors, json!([]), "the page reported errors");
+        // Ends the WebDriver session (Chromium quits); drop ends the rest.
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill().await;
     }
 }
 
