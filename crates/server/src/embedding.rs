@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 /// What the command-line tools say when they find no embedding model.
 pub const NO_MODEL_CLI: &str = "no embedding model: full-text search only (run `flowpilot models fetch`, or set FLOWPILOT_EMBEDDING_MODEL)";
 
-/// Flows embedded per model call and database round trip.
-const BATCH: u32 = 32;
+/// Flows fetched, embedded and stored per round trip; the embedder sorts
+/// them by length into model batches, so a bigger round pads less.
+const BATCH: u32 = 256;
 /// How often the worker looks for flows written through other instances.
 const POLL: Duration = Duration::from_secs(5);
 /// How often a long run logs its progress.
