@@ -220,4 +220,28 @@ mod tests {
         };
         assert!(render_task_responses(&lane, &[stray], 100).is_err());
     }
+
+    #[test]
+    fn the_engineers_words_come_back_without_the_responses_section() {
+        let (lane, _) = assign_lane_ids(&[q("A?"), q("B?")], &[], &[]);
+        let responses = [
+            PendingResponse {
+                item_id: lane.questions[0].id,
+                status: ResponseStatus::Answered,
+                answer: Some("yes\n\nwith a blank line".into()),
+            },
+            PendingResponse {
+                item_id: lane.questions[1].id,
+                status: ResponseStatus::Pending,
+                answer: None,
+            },
+        ];
+        let (section, kept) = render_task_responses(&lane, &responses, 100).expect("valid");
+        let text = "Here is what I found.\n\nSecond paragraph.";
+        let stored = stored_message(&format!("{section}\n{text}"));
+        assert_eq!(engineer_text(&stored, &kept), text);
+        assert_eq!(engineer_text(text, &[]), text);
+        // A message that does not start with its section is left whole.
+        assert_eq!(engineer_text("no section here", &kept), "no section here");
+    }
 }
