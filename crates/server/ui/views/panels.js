@@ -107,6 +107,8 @@ function factItem(ws, f) {
     if (ws.drafts.has(editing)) { ws.drafts.delete(editing); ws.drafts.delete(`fact:${f.id}`); }
     else { ws.drafts.set(editing, "1"); ws.drafts.set(`fact:${f.id}`, f.text); }
     ws.render();
+    // Keyboard users land in the box they opened.
+    ws.main.querySelector(`[data-fact-id="${f.id}"] [data-testid=fact-edit-text]`)?.focus();
   };
   let editor = null;
   if (ws.drafts.has(editing)) {

@@ -152,7 +152,7 @@ impl Browser {
     }
 
     /// Types into `css`, looking it up again when a re-render replaced it
-    /// before the first key went in.
+    /// (or had not laid it out yet) before the first key went in.
     async fn keys(&self, css: &str, text: &str, clear: bool) {
         let started = Instant::now();
         loop {
@@ -164,7 +164,7 @@ impl Browser {
             };
             match result {
                 Ok(()) => return,
-                Err(e) if e.to_string().contains("stale element") && started.elapsed() < WAIT => {
+                Err(e) if retryable(&e) && started.elapsed() < WAIT => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("typing into {css}: {e}"),
@@ -314,6 +314,13 @@ pub async fn login(browser: &Browser, app: &TestApp) {
     browser.fill("[data-testid=login-password]", PASSWORD).await;
     browser.click("[data-testid=login-submit]").await;
     browser.find("[data-testid=session-list]").await;
+}
+
+/// Whether an error came from the page changing under the command: the
+/// element was replaced, or not yet shown, by a re-render.
+fn retryable(e: &fantoccini::error::CmdError) -> bool {
+    let text = e.to_string();
+    text.contains("stale element") || text.contains("not interactable")
 }
 
 fn free_port() -> u16 {
