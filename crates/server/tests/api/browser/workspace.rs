@@ -150,6 +150,9 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
 [PROMOTE]
 {{"source_type": "question", "source_ref": "{question}", "text": "A conditional access policy was enabled yesterday."}}
 [/PROMOTE]
+[ACTIONS]
+[{{"label": "Check which GPOs apply on a Sales PC", "command": "gpresult /r /scope user", "description": "Look for Office identity settings"}}]
+[/ACTIONS]
 [FORK]
 {{"fork_reason": "Two policies could cause the prompts", "options": [{{"label": "GPO disables ADAL"}}, {{"label": "CA blocks legacy auth", "description": "Tenant side"}}]}}
 [/FORK]
@@ -205,6 +208,28 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
     // The fork made two branches beside the trunk; switch to the second.
     let branches = browser.count("[data-testid=branch]").await;
     assert_eq!(branches, 3, "the trunk and two branches");
+    browser
+        .wait_for_text("[data-testid=action-command]", "gpresult")
+        .await;
+    // The documentation's picture, mid-incident: a taller window shows the
+    // whole right column (fix, task lane, what we know) at once.
+    browser
+        .client
+        .set_window_size(1280, 1200)
+        .await
+        .expect("window resized");
+    browser
+        .js(
+            "document.querySelector('.ws-right').scrollTop = 0; document.activeElement?.blur();",
+            vec![],
+        )
+        .await;
+    browser.screenshot("workspace").await;
+    browser
+        .client
+        .set_window_size(1280, 800)
+        .await
+        .expect("window resized");
     let target = browser
         .until(
             "the CA branch",
@@ -325,13 +350,7 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
         !card.contains("null") && !card.contains("undefined"),
         "no placeholder leaks into the fix card: {card}"
     );
-    browser
-        .js(
-            "document.querySelector('.ws-right').scrollTop = 0; document.activeElement?.blur();",
-            vec![],
-        )
-        .await;
-    browser.screenshot("workspace").await;
+
     browser.assert_accessible("workspace mid-incident").await;
 
     // Turn 3: the assistant thinks it worked; the banner confirms it.
