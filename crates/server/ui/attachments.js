@@ -14,6 +14,14 @@ export class Attachments {
     this.onchange = () => {};
   }
 
+  /** A hidden file input and the button-styled label that opens it. */
+  picker(id, testid) {
+    const input = h("input", { type: "file", id, accept: TYPES.join(","), multiple: true,
+      class: "visually-hidden", "data-testid": testid,
+      onchange: () => { this.add([...input.files]); input.value = ""; } });
+    return [input, h("label", { for: id, class: "button ghost small attach" }, "Attach screenshot")];
+  }
+
   /** Listens for pasted and dropped images on `box`. */
   bind(box) {
     box.addEventListener("paste", (e) => {

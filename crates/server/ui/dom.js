@@ -87,6 +87,11 @@ export function time(iso) {
   return h("time", { datetime: iso, title: when.toLocaleString() }, text);
 }
 
+/** "1 image", "3 images". */
+export function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 /** A random id for Idempotency-Key (crypto.randomUUID needs HTTPS off localhost). */
 export function randomKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));

@@ -296,11 +296,13 @@ pub async fn import(
     Json(body): Json<ImportBody>,
 ) -> Result<Json<ImportReport>> {
     let mut inputs: Vec<FlowInput> = body.flows.into_iter().map(FlowInput::from).collect();
+    // Where each input stands in the request (`flows`, then `files`), and
+    // the file name of each request item that came from one.
+    let mut places: Vec<usize> = (0..inputs.len()).collect();
     let mut names: Vec<Option<String>> = vec![None; inputs.len()];
     // A file that is not a flow is reported at its place; the others are
     // imported with the JSON flows.
     let mut unreadable = Vec::new();
-    let mut positions = Vec::new();
     for file in body.files {
         let index = names.len();
         let stem = std::path::Path::new(&file.name)
@@ -311,28 +313,20 @@ pub async fn import(
         names.push(Some(file.name));
         match kb::markdown::parse_flow_file(&file.text, &stem) {
             Ok(input) => {
-                positions.push(index);
+                places.push(index);
                 inputs.push(input);
             }
             Err(e) => unreadable.push((index, e.to_string())),
         }
     }
-    let json_count = inputs.len() - positions.len();
     let mut report = kb::import_flows(state.store(), &who, inputs).await?;
-    // The engine numbers what it was given; map file items back to their
+    // The engine numbers what it was given: put each item back at its
     // place in the request.
-    let place = |i: usize| {
-        if i < json_count {
-            i
-        } else {
-            positions[i - json_count]
-        }
-    };
     for item in &mut report.rejected {
-        item.0 = place(item.0);
+        item.0 = places[item.0];
     }
     for item in &mut report.stored {
-        item.0 = place(item.0);
+        item.0 = places[item.0];
     }
     report.rejected.extend(unreadable);
     state.flows_changed();

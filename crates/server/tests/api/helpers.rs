@@ -138,8 +138,7 @@ impl TestApp {
                 loop {
                     match TcpListener::bind(addr).await {
                         Ok(l) => break l,
-                        Err(e) if started.elapsed() < std::time::Duration::from_secs(15) => {
-                            let _ = e;
+                        Err(_) if started.elapsed() < std::time::Duration::from_secs(15) => {
                             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         }
                         Err(e) => panic!("rebinding {addr}: {e}"),

@@ -18,17 +18,14 @@ export async function sessionsScreen(main, ctx) {
   const error = h("p", { class: "error", role: "alert" });
   const attachments = new Attachments("new-session-attachments");
   attachments.bind(problem);
-  const picker = h("input", { type: "file", id: "new-session-attach", accept: "image/png,image/jpeg,image/gif,image/webp", multiple: true,
-    class: "visually-hidden", "data-testid": "new-session-attach-input",
-    onchange: () => { attachments.add([...picker.files]); picker.value = ""; } });
+  const picker = attachments.picker("new-session-attach", "new-session-attach-input");
   const start = h("button", { type: "submit", "data-testid": "new-session-submit" }, "Start session");
   const key = randomKey(); // one per visit: a double click opens one session
   const create = h("form", { class: "panel", "data-testid": "new-session" },
     h("h2", {}, "New session"), field("What is the problem?", problem,
       "Paste or drop screenshots into the box, or attach them."),
     attachments.el, error,
-    h("div", { class: "row" }, start, picker,
-      h("label", { for: "new-session-attach", class: "button ghost small attach" }, "Attach screenshot")));
+    h("div", { class: "row" }, start, picker));
   create.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!problem.value.trim()) { error.textContent = "Describe the problem first."; return; }

@@ -4,7 +4,7 @@
 // current; a turn the engineer sends streams over its own POST.
 
 import { api, streamTurn } from "../api.js";
-import { h, replace, announce, randomKey, time } from "../dom.js";
+import { h, replace, announce, randomKey, time, plural } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { Attachments } from "../attachments.js";
 import { taskLane, taskResponses, factsPanel, fixCard, branchesPanel, flowsPanel } from "./panels.js";
@@ -135,10 +135,7 @@ class Workspace {
     this.attachments = new Attachments();
     this.attachments.bind(this.composer);
     this.attachments.onchange = () => this.renderComposerState();
-    const picker = h("input", { type: "file", id: "attach", accept: "image/png,image/jpeg,image/gif,image/webp", multiple: true,
-      class: "visually-hidden", "data-testid": "attach-input",
-      onchange: () => { this.attachments.add([...picker.files]); picker.value = ""; } });
-    const attach = h("label", { for: "attach", class: "button ghost small attach" }, "Attach screenshot");
+    const [picker, attach] = this.attachments.picker("attach", "attach-input");
     this.sendButton = h("button", { type: "submit", "data-testid": "send" }, "Send");
     this.stopButton = h("button", { type: "button", class: "ghost", hidden: true, "data-testid": "stop",
       onclick: () => this.stopTurn() }, "Stop");
@@ -211,7 +208,7 @@ class Workspace {
       turns.length === 0 && !this.streaming
         ? h("li", { class: "muted empty" }, "No messages yet. Describe the problem and press Enter.") : null,
       turns.map((t) => turnItem(t, branches.get(t.branch_id))),
-      hidden ? h("li", { class: "muted" }, `${hidden} turn${hidden === 1 ? "" : "s"} on other branches are not shown.`) : null);
+      hidden ? h("li", { class: "muted" }, `${plural(hidden, "turn")} on other branches are not shown.`) : null);
     this.scrollDown();
   }
 
@@ -230,7 +227,7 @@ class Workspace {
     this.stopButton.hidden = !this.streaming && !this.live;
     const answered = taskResponses(this).filter((r) => r.status !== "pending").length;
     this.responsesNote.textContent = answered
-      ? `${answered} task-lane answer${answered === 1 ? "" : "s"} will go with this message.` : "";
+      ? `${plural(answered, "task-lane answer")} will go with this message.` : "";
   }
 
   renderFailure() {
@@ -267,7 +264,7 @@ class Workspace {
     this.renderFailure();
     const bubble = h("div", { class: "assistant streaming", "data-testid": "streaming-reply" });
     replace(this.liveTurn, h("div", { class: "user-message" }, text,
-      images.length ? h("span", { class: "hint" }, ` (+${images.length} image${images.length === 1 ? "" : "s"})`) : null), bubble);
+      images.length ? h("span", { class: "hint" }, ` (+${plural(images.length, "image")})`) : null), bubble);
     this.renderComposerState();
     this.scrollDown();
     let shown = "";
@@ -399,6 +396,6 @@ function turnItem(t, branch) {
     h("div", { class: "turn-meta muted" }, time(t.created_at),
       branch && !branch.is_root ? h("span", { class: "badge" }, branch.label) : null,
       t.images?.length ? h("span", { "data-testid": "turn-images" },
-        `${t.images.length} image${t.images.length === 1 ? "" : "s"} attached`) : null),
+        `${plural(t.images.length, "image")} attached`) : null),
     user, responses, t.display ? reply : null, notes);
 }

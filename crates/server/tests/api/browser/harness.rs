@@ -132,8 +132,7 @@ impl Browser {
             let result = self.find(css).await.click().await;
             match result {
                 Ok(()) => return,
-                Err(e) if started.elapsed() < WAIT => {
-                    let _ = e;
+                Err(_) if started.elapsed() < WAIT => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("could not click {css}: {e}"),
@@ -202,15 +201,25 @@ impl Browser {
 
     /// The text of the first `css` element once it contains `needle`.
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        self.first_containing(css, needle, None).await
+    }
+
+    /// The attribute `attr` of the first `css` element once one contains
+    /// `needle` (the id of the row that shows a given text, say).
+    pub async fn attribute_of(&self, css: &str, needle: &str, attr: &str) -> String {
+        self.first_containing(css, needle, Some(attr)).await
+    }
+
+    async fn first_containing(&self, css: &str, needle: &str, attr: Option<&str>) -> String {
         let found = self
             .until(
                 &format!("{css} to contain {needle:?}"),
-                "const [css, needle] = arguments;
+                "const [css, needle, attr] = arguments;
                  for (const el of document.querySelectorAll(css)) {
-                   if (el.textContent.includes(needle)) return el.textContent;
+                   if (el.textContent.includes(needle)) return attr ? el.getAttribute(attr) : el.textContent;
                  }
                  return null;",
-                vec![json!(css), json!(needle)],
+                vec![json!(css), json!(needle), json!(attr)],
             )
             .await;
         found.as_str().unwrap_or_default().to_owned()
@@ -321,6 +330,15 @@ pub async fn login(browser: &Browser, app: &TestApp) {
 fn retryable(e: &fantoccini::error::CmdError) -> bool {
     let text = e.to_string();
     text.contains("stale element") || text.contains("not interactable")
+}
+
+/// Signs in and opens the workspace of `session`.
+pub async fn open_workspace(browser: &Browser, app: &TestApp, session: &str) {
+    login(browser, app).await;
+    browser
+        .goto(&app.url(&format!("/#/sessions/{session}")))
+        .await;
+    browser.find("[data-testid=workspace]").await;
 }
 
 fn free_port() -> u16 {

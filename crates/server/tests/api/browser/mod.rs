@@ -15,4 +15,4 @@ mod safety;
 mod screens;
 mod workspace;
 
-pub use harness::{Browser, login};
+pub use harness::{Browser, login, open_workspace};

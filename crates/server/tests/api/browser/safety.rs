@@ -3,7 +3,7 @@
 use llm::fake::Entry;
 use serde_json::json;
 
-use super::{Browser, login};
+use super::{Browser, open_workspace};
 use crate::chat::ChatApp;
 use crate::helpers::Backend;
 
@@ -30,10 +30,7 @@ async fn html_in_model_output_and_in_a_message_does_not_run(backend: Backend) {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    login(&browser, &chat.app).await;
-    browser
-        .goto(&chat.app.url(&format!("/#/sessions/{session}")))
-        .await;
+    open_workspace(&browser, &chat.app, &session).await;
     browser
         .type_into("[data-testid=composer]", &format!("{USER_XSS}\n"))
         .await;

@@ -336,19 +336,16 @@ async fn the_admin_screen_manages_tokens_users_and_teams() {
         .wait_for_text("[data-testid=team-row]", "Service desk")
         .await;
     let bo = browser
-        .until(
-            "Bo in the member list",
-            "for (const o of document.querySelectorAll('[data-testid=team-add-member] option')) {
-               if (o.textContent.includes('Bo Engineer')) return o.value;
-             }
-             return null;",
-            vec![],
+        .attribute_of(
+            "[data-testid=team-add-member] option",
+            "Bo Engineer",
+            "value",
         )
         .await;
     browser
         .find("[data-testid=team-add-member]")
         .await
-        .select_by_value(bo.as_str().expect("user id"))
+        .select_by_value(&bo)
         .await
         .expect("member chosen");
     browser

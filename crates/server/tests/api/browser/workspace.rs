@@ -4,7 +4,7 @@
 use llm::fake::{Entry, Fault};
 use serde_json::{Value, json};
 
-use super::{Browser, login};
+use super::{Browser, login, open_workspace};
 use crate::chat::ChatApp;
 use crate::helpers::Backend;
 
@@ -231,16 +231,12 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
         .await
         .expect("window resized");
     let target = browser
-        .until(
-            "the CA branch",
-            "for (const b of document.querySelectorAll('[data-testid=branch]')) {
-               if (b.textContent.includes('CA blocks legacy auth')) return b.dataset.branchId;
-             }
-             return null;",
-            vec![],
+        .attribute_of(
+            "[data-testid=branch]",
+            "CA blocks legacy auth",
+            "data-branch-id",
         )
         .await;
-    let target = target.as_str().expect("branch id").to_owned();
     browser
         .click(&format!(
             "[data-branch-id=\"{target}\"] [data-testid=branch-switch]"
@@ -271,16 +267,9 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
 
     // Edit it.
     let note_id = browser
-        .until(
-            "the note's id",
-            "for (const f of document.querySelectorAll('[data-testid=fact]')) {
-               if (f.textContent.includes('Sales group')) return f.dataset.factId;
-             }
-             return null;",
-            vec![],
-        )
+        .attribute_of("[data-testid=fact]", "Sales group", "data-fact-id")
         .await;
-    let note = format!("[data-fact-id={note_id}]");
+    let note = format!("[data-fact-id=\"{note_id}\"]");
     browser
         .click(&format!("{note} [data-testid=fact-edit]"))
         .await;
@@ -299,16 +288,13 @@ async fn a_full_incident_in_the_browser(backend: Backend) {
 
     // Rule out the other hypothesis, then revive it with new evidence.
     let gpo = browser
-        .until(
-            "the GPO branch",
-            "for (const b of document.querySelectorAll('[data-testid=branch]')) {
-               if (b.textContent.includes('GPO disables ADAL')) return b.dataset.branchId;
-             }
-             return null;",
-            vec![],
+        .attribute_of(
+            "[data-testid=branch]",
+            "GPO disables ADAL",
+            "data-branch-id",
         )
         .await;
-    let gpo = format!("[data-branch-id=\"{}\"]", gpo.as_str().expect("id"));
+    let gpo = format!("[data-branch-id=\"{gpo}\"]");
     browser
         .click(&format!("{gpo} [data-testid=branch-rule-out]"))
         .await;
@@ -430,10 +416,8 @@ async fn two_tabs_stay_in_sync(backend: Backend) {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    login(&browser, &chat.app).await;
+    open_workspace(&browser, &chat.app, &session).await;
     let url = chat.app.url(&format!("/#/sessions/{session}"));
-    browser.goto(&url).await;
-    browser.find("[data-testid=workspace]").await;
     let (a, b) = browser.open_tab(&url).await;
     browser
         .wait_for_text("[data-testid=live-status]", "Live")
@@ -500,10 +484,7 @@ async fn a_provider_failure_keeps_the_message_and_retries(backend: Backend) {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    login(&browser, &chat.app).await;
-    browser
-        .goto(&chat.app.url(&format!("/#/sessions/{session}")))
-        .await;
+    open_workspace(&browser, &chat.app, &session).await;
     // Shift+Enter is a new line (WebDriver keys: Shift, Enter, release).
     let message = "It drops at exactly 10 minutes\non Wi-Fi and on cable";
     browser
@@ -609,10 +590,7 @@ async fn a_library_fix_asks_for_its_parameters_and_screenshots_go_with_the_messa
     let Some(browser) = Browser::start().await else {
         return;
     };
-    login(&browser, &chat.app).await;
-    browser
-        .goto(&chat.app.url(&format!("/#/sessions/{session}")))
-        .await;
+    open_workspace(&browser, &chat.app, &session).await;
 
     // A screenshot, attached from a file, goes with the message.
     let dir = tempfile::tempdir().expect("dir");
@@ -683,10 +661,7 @@ async fn after_a_restart_the_page_catches_up_on_what_it_missed(backend: Backend)
     let Some(browser) = Browser::start().await else {
         return;
     };
-    login(&browser, &chat.app).await;
-    browser
-        .goto(&chat.app.url(&format!("/#/sessions/{session}")))
-        .await;
+    open_workspace(&browser, &chat.app, &session).await;
     browser
         .wait_for_text("[data-testid=live-status]", "Live")
         .await;
