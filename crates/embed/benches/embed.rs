@@ -9,6 +9,20 @@ fn bench(c: &mut Criterion) {
     c.bench_function("embed one query", |b| {
         b.iter(|| model.embed_texts(&[query]).expect("embeds"))
     });
+    // How the time grows with the length: a pasted error and a paragraph.
+    let mut by_length = c.benchmark_group("embed one text by length");
+    for (label, text) in [
+        ("3 tokens", "vpn"),
+        (
+            "64 tokens",
+            &*"outlook keeps asking for the password again ".repeat(8),
+        ),
+    ] {
+        by_length.bench_function(label, |b| {
+            b.iter(|| model.embed_texts(&[text]).expect("embeds"))
+        });
+    }
+    by_length.finish();
     let flows: Vec<String> = (0..32)
         .map(|i| {
             format!(
