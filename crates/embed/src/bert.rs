@@ -123,7 +123,7 @@ impl Bert {
             );
         }
         let h = config.hidden_size;
-        if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
+        if config.num_attention_heads == 0 || !h.is_multiple_of(config.num_attention_heads) {
             bail!(
                 "hidden_size {h} does not split into {} heads",
                 config.num_attention_heads
