@@ -72,6 +72,16 @@ struct Weights<'a> {
 }
 
 impl Weights<'_> {
+    /// The first dimension of a tensor: how many rows it has.
+    fn rows(&self, name: &str) -> anyhow::Result<usize> {
+        let full = format!("{}{name}", self.prefix);
+        let view = self
+            .tensors
+            .tensor(&full)
+            .with_context(|| format!("the weights have no tensor {full}"))?;
+        Ok(view.shape().first().copied().unwrap_or(0))
+    }
+
     fn get(&self, name: &str, shape: &[usize]) -> anyhow::Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
         let view = self
@@ -140,35 +150,14 @@ impl Bert {
             ""
         };
         let w = Weights { tensors, prefix };
-        let vocab = w
-            .tensors
-            .tensor(&format!("{prefix}embeddings.word_embeddings.weight"))
-            .context("the weights have no embeddings.word_embeddings.weight")?
-            .shape()
-            .first()
-            .copied()
-            .unwrap_or(0);
-        let types = w
-            .tensors
-            .tensor(&format!("{prefix}embeddings.token_type_embeddings.weight"))
-            .context("the weights have no embeddings.token_type_embeddings.weight")?
-            .shape()
-            .first()
-            .copied()
-            .unwrap_or(0);
+        let vocab = w.rows("embeddings.word_embeddings.weight")?;
+        let types = w.rows("embeddings.token_type_embeddings.weight")?;
         let mut token_type = w.get("embeddings.token_type_embeddings.weight", &[types, h])?;
         token_type.truncate(h);
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let at = |part: &str| format!("encoder.layer.{i}.{part}");
-                let inter = w
-                    .tensors
-                    .tensor(&format!("{prefix}{}", at("intermediate.dense.bias")))
-                    .with_context(|| format!("layer {i} has no intermediate.dense.bias"))?
-                    .shape()
-                    .first()
-                    .copied()
-                    .unwrap_or(0);
+                let inter = w.rows(&at("intermediate.dense.bias"))?;
                 let mut weight = Vec::with_capacity(3 * h * h);
                 let mut bias = Vec::with_capacity(3 * h);
                 for part in ["query", "key", "value"] {
