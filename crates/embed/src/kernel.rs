@@ -75,20 +75,72 @@ impl Dense {
 
     /// `y` (`rows × outputs`) = `x` (`rows × inputs`) · Wᵀ + b.
     pub(crate) fn forward(&self, x: &[f32], y: &mut [f32]) {
-        Arch::new().dispatch(Forward { layer: self, x, y });
+        let rows = self.rows(x, y);
+        let mut sums = vec![[0.0; GROUP]; self.bias.len() * rows];
+        self.groups(x, rows, 0, &mut sums);
+        self.scatter(&sums, rows, y);
     }
 
-    /// Tiles of `R` rows by one group of outputs, over runs of [`DEPTH`]
-    /// inputs: a run of a group's weights stays in the first-level cache
-    /// while every tile of the block passes over it.
+    fn rows(&self, x: &[f32], y: &[f32]) -> usize {
+        let rows = x.len() / self.inputs;
+        assert_eq!(x.len(), rows * self.inputs, "input rows");
+        assert_eq!(y.len(), rows * self.outputs, "output rows");
+        rows
+    }
+
+    /// Groups `first..` (as many as `sums` holds, `rows` sums each) into
+    /// `sums`, shared out among the cores while each share is still worth
+    /// handing to another thread: the outputs of a query's layers split
+    /// into independent groups, so one query uses every core.
+    fn groups(&self, x: &[f32], rows: usize, first: usize, sums: &mut [[f32; GROUP]]) {
+        let count = sums.len() / rows.max(1);
+        if count >= 2 && count * rows * self.inputs * GROUP >= MIN_SPLIT {
+            let half = count / 2;
+            let (front, back) = sums.split_at_mut(half * rows);
+            rayon::join(
+                || self.groups(x, rows, first, front),
+                || self.groups(x, rows, first + half, back),
+            );
+        } else {
+            Arch::new().dispatch(Forward {
+                layer: self,
+                x,
+                first,
+                sums,
+            });
+        }
+    }
+
+    /// From group-major sums (group `g`, row `r` at `g · rows + r`) to
+    /// row-major outputs.
+    fn scatter(&self, sums: &[[f32; GROUP]], rows: usize, y: &mut [f32]) {
+        let n = self.outputs;
+        for (g, group) in sums.chunks_exact(rows.max(1)).enumerate() {
+            let (col, width) = (g * GROUP, GROUP.min(n - g * GROUP));
+            for (row, s) in y.chunks_exact_mut(n).zip(group) {
+                row[col..col + width].copy_from_slice(&s[..width]);
+            }
+        }
+    }
+
+    /// Groups `first..` into `sums` in tiles of `R` rows, over runs of
+    /// [`DEPTH`] inputs: a run of a group's weights stays in the
+    /// first-level cache while every tile of the block passes over it.
     #[inline(always)]
-    fn forward_with<const R: usize, const FMA: bool>(&self, x: &[f32], y: &mut [f32]) {
-        let (k, n) = (self.inputs, self.outputs);
+    fn tiles<const R: usize, const FMA: bool>(
+        &self,
+        x: &[f32],
+        first: usize,
+        sums: &mut [[f32; GROUP]],
+    ) {
+        let k = self.inputs;
         let rows = x.len() / k;
-        assert_eq!(x.len(), rows * k, "input rows");
-        assert_eq!(y.len(), rows * n, "output rows");
+        if rows == 0 {
+            return;
+        }
+        let count = sums.len() / rows;
         let mut transposed = Vec::new();
-        for (xb, yb) in x.chunks(BLOCK * k).zip(y.chunks_mut(BLOCK * n)) {
+        for (b, xb) in x.chunks(BLOCK * k).enumerate() {
             let block_rows = xb.len() / k;
             let tiles = block_rows.div_ceil(R);
             // Each tile's inputs input by input: row `r` of tile `t`, input
@@ -103,31 +155,21 @@ impl Dense {
                 }
             }
             let (lanes, _) = transposed.as_chunks::<R>();
-            for (g, (weights, bias)) in self
-                .packed
-                .chunks_exact(k * GROUP)
-                .zip(&self.bias)
-                .enumerate()
-            {
+            let groups = self.packed.chunks_exact(k * GROUP).zip(&self.bias);
+            for (g, (weights, bias)) in groups.skip(first).take(count).enumerate() {
                 let (weights, _) = weights.as_chunks::<GROUP>();
-                let (col, width) = (g * GROUP, GROUP.min(n - g * GROUP));
+                let block = &mut sums[g * rows + b * BLOCK..][..block_rows];
                 for (run, run_weights) in weights.chunks(DEPTH).enumerate() {
                     let from = run * DEPTH;
-                    for t in 0..tiles {
-                        let real = R.min(block_rows - t * R);
+                    for (t, tile) in block.chunks_mut(R).enumerate() {
                         let mut acc = [*bias; R];
                         if run > 0 {
-                            for (r, sums) in acc.iter_mut().enumerate().take(real) {
-                                let at = (t * R + r) * n + col;
-                                sums[..width].copy_from_slice(&yb[at..at + width]);
-                            }
+                            acc[..tile.len()].copy_from_slice(tile);
                         }
                         let inputs = &lanes[t * k + from..t * k + from + run_weights.len()];
                         let acc = dot::<R, FMA>(inputs, run_weights, acc);
-                        for (r, sums) in acc.iter().enumerate().take(real) {
-                            let at = (t * R + r) * n + col;
-                            yb[at..at + width].copy_from_slice(&sums[..width]);
-                        }
+                        let real = tile.len();
+                        tile.copy_from_slice(&acc[..real]);
                     }
                 }
             }
@@ -135,11 +177,17 @@ impl Dense {
     }
 }
 
+/// Below this many multiply-adds a share of a layer runs on the thread
+/// that has it: about 20 µs of work, well above what handing it over
+/// costs.
+const MIN_SPLIT: usize = 1 << 20;
+
 /// Picks the tile for the instruction set `pulp` dispatched to.
 struct Forward<'a> {
     layer: &'a Dense,
     x: &'a [f32],
-    y: &'a mut [f32],
+    first: usize,
+    sums: &'a mut [[f32; GROUP]],
 }
 
 impl WithSimd for Forward<'_> {
@@ -147,13 +195,19 @@ impl WithSimd for Forward<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) {
+        let Self {
+            layer,
+            x,
+            first,
+            sums,
+        } = self;
         match size_of::<S::f32s>() {
             // AVX-512: 6 rows × 64 outputs is 24 of the 32 registers.
-            64.. => self.layer.forward_with::<6, true>(self.x, self.y),
+            64.. => layer.tiles::<6, true>(x, first, sums),
             // AVX2 with FMA: one row × 64 outputs is 8 of the 16.
-            32.. => self.layer.forward_with::<1, true>(self.x, self.y),
+            32.. => layer.tiles::<1, true>(x, first, sums),
             // No fused multiply-add to rely on: plain products and sums.
-            _ => self.layer.forward_with::<1, false>(self.x, self.y),
+            _ => layer.tiles::<1, false>(x, first, sums),
         }
     }
 }
@@ -289,6 +343,8 @@ mod tests {
             (17, 384, 80),
             (70, 64, 112),
             (130, 300, 128),
+            // Enough work to be shared out among threads.
+            (17, 384, 1152),
         ] {
             let x: Vec<f32> = (0..rows * k).map(|_| next()).collect();
             let w: Vec<f32> = (0..n * k).map(|_| next()).collect();
@@ -297,8 +353,10 @@ mod tests {
             let mut y = vec![0.0; rows * n];
             layer.forward(&x, &mut y);
             let want = reference(&x, &w, &b, k);
+            let mut sums = vec![[0.0; GROUP]; n.div_ceil(GROUP) * rows];
+            layer.tiles::<1, false>(&x, 0, &mut sums);
             let mut portable = vec![0.0; rows * n];
-            layer.forward_with::<1, false>(&x, &mut portable);
+            layer.scatter(&sums, rows, &mut portable);
             for (i, ((g, p), e)) in y.iter().zip(&portable).zip(&want).enumerate() {
                 assert!((g - e).abs() < 1e-4, "{rows}×{k}·{n} at {i}: {g} vs {e}");
                 assert!((p - e).abs() < 1e-4, "portable {rows}×{k}·{n} at {i}");
