@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use engine::ids::FlowId;
+use pulp::{Arch, Simd, WithSimd};
 
 /// One account's vectors.
 #[derive(Debug, Default)]
@@ -39,13 +40,16 @@ fn quantize(vector: &[f32], out: &mut [i8]) -> f32 {
     scale
 }
 
-/// The dot product of two 8-bit vectors, in 32-bit sums (eight lanes so
-/// the compiler vectorises it).
+/// The dot product of two 8-bit vectors, in 32 lanes of 32-bit sums so
+/// that the compiler vectorises it (into 16-bit multiply-adds with AVX2
+/// and AVX-512).
+#[inline(always)]
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut lanes = [0i32; 8];
-    let n = a.len().min(b.len()) / 8 * 8;
-    for (x, y) in a[..n].chunks_exact(8).zip(b[..n].chunks_exact(8)) {
-        for l in 0..8 {
+    const LANES: usize = 32;
+    let mut lanes = [0i32; LANES];
+    let n = a.len().min(b.len()) / LANES * LANES;
+    for (x, y) in a[..n].chunks_exact(LANES).zip(b[..n].chunks_exact(LANES)) {
+        for l in 0..LANES {
             lanes[l] += i32::from(x[l]) * i32::from(y[l]);
         }
     }
@@ -55,6 +59,30 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         .map(|(x, y)| i32::from(*x) * i32::from(*y))
         .sum();
     lanes.iter().sum::<i32>() + tail
+}
+
+/// The 8-bit pass over every vector, compiled for the widest vector
+/// instructions the CPU has (`pulp` picks them at run time): the scan
+/// streams the whole set, and baseline x86-64 code runs it a third as
+/// fast.
+struct Approximate<'a> {
+    codes: &'a [i8],
+    scales: &'a [f32],
+    query: &'a [i8],
+    dims: usize,
+}
+
+impl WithSimd for Approximate<'_> {
+    type Output = Vec<f32>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) -> Vec<f32> {
+        self.codes
+            .chunks_exact(self.dims)
+            .zip(self.scales)
+            .map(|(row, scale)| dot_i8(row, self.query) as f32 * scale)
+            .collect()
+    }
 }
 
 impl VectorSet {
@@ -130,14 +158,13 @@ impl VectorSet {
         }
         let mut q = vec![0i8; self.dims];
         quantize(query, &mut q);
-        let shortlist = best_of(
-            self.codes
-                .chunks_exact(self.dims)
-                .zip(&self.scales)
-                .enumerate()
-                .map(|(i, (row, scale))| (i, dot_i8(row, &q) as f32 * scale)),
-            k * RESCORE,
-        );
+        let approximate = Arch::new().dispatch(Approximate {
+            codes: &self.codes,
+            scales: &self.scales,
+            query: &q,
+            dims: self.dims,
+        });
+        let shortlist = best_of(approximate.into_iter().enumerate(), k * RESCORE);
         let exact = shortlist.into_iter().map(|(i, _)| {
             let row = &self.data[i * self.dims..(i + 1) * self.dims];
             (i, dot(row, query))
@@ -240,6 +267,23 @@ mod tests {
             let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - plain).abs() < 1e-4, "length {len}");
         }
+    }
+
+    #[test]
+    fn dot_i8_matches_the_plain_sum_at_every_length_and_extreme() {
+        for len in [0, 1, 31, 32, 33, 384, 385] {
+            let a: Vec<i8> = (0..len).map(|i| ((i * 37) % 255) as u8 as i8).collect();
+            let b: Vec<i8> = (0..len).map(|i| ((i * 11 + 5) % 255) as u8 as i8).collect();
+            let plain: i32 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| i32::from(*x) * i32::from(*y))
+                .sum();
+            assert_eq!(dot_i8(&a, &b), plain, "length {len}");
+        }
+        // The largest sum a 384-dimension vector can reach does not overflow.
+        let most = vec![-128i8; 384];
+        assert_eq!(dot_i8(&most, &most), 384 * 128 * 128);
     }
 
     #[test]
