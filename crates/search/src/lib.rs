@@ -52,7 +52,7 @@ const WRITER_HEAP: usize = 50_000_000;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 180;
 /// Candidates each side brings to a hybrid search.
-const CANDIDATES: usize = 40;
+pub const CANDIDATES: usize = 40;
 /// The dense weight when none is set, chosen by `flowpilot kb eval --sweep`
 /// on the tuning half of the users'-words set under the rule that hybrid
 /// never falls below full-text search on the engineer set: 0.5–0.9 score

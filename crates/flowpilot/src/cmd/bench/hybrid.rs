@@ -93,22 +93,105 @@ pub async fn run(args: HybridArgs) -> anyhow::Result<()> {
             ms.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         ms.sort_by(f64::total_cmp);
+        // Each side alone, as the hybrid search runs it: where the time goes.
+        let lexical = time_searches(
+            &index,
+            who.account_id,
+            &qs,
+            search::CANDIDATES,
+            search::Mode::Lexical,
+        )
+        .await?;
+        let dense = time_searches(&index, who.account_id, &qs, 8, search::Mode::Dense).await?;
+        let recall = dense_recall(
+            &index,
+            store.as_ref(),
+            embedder.as_ref(),
+            who.account_id,
+            &qs,
+        )
+        .await?;
         rows.push(format!(
-            "{size:>7} | {embedded:>8} | {first:>16.2} | {:>10.2} | {:>10.2} | {:>10.2} | {:>6.2} | {:>6.2}",
+            "{size:>7} | {embedded:>8} | {first:>16.2} | {:>10.2} | {:>10.2} | {:>13.2} | {:>11.2} | {recall:>10.3} | {:>10.2} | {:>6.2} | {:>6.2}",
             percentile(&embed_ms, 50.0),
             percentile(&embed_ms, 95.0),
+            percentile(&lexical, 50.0),
+            percentile(&dense, 50.0),
             percentile(&ms, 50.0),
             percentile(&ms, 95.0),
             percentile(&ms, 99.0)
         ));
     }
     println!(
-        "  flows | embedded | first search s | embed p50 | embed p95 | hybrid p50 | p95 ms | p99 ms"
+        "  flows | embedded | first search s | embed p50 | embed p95 | lexical p50 ¹ | dense p50 ² | dense r@8 ³ | hybrid p50 | p95 ms | p99 ms"
     );
     for row in rows {
         println!("{row}");
     }
+    println!(
+        "¹ full-text search alone for the {} candidates a hybrid search takes from it\n\
+         ² query embedding and the scan of the account's vectors, for 8 results\n\
+         ³ share of the exact 8 nearest (a full scan in f32 here) that dense search returns",
+        search::CANDIDATES
+    );
     Ok(())
+}
+
+/// How much of the exact top 8 by cosine similarity (every stored vector
+/// of the account compared in full) dense search finds, over the first 100
+/// queries: what its shortcuts (sign bits, 8 bits) cost.
+async fn dense_recall(
+    index: &search::FlowIndex,
+    store: &dyn engine::Store,
+    embedder: &dyn engine::kb::embedding::Embedder,
+    account: engine::ids::AccountId,
+    queries: &[String],
+) -> anyhow::Result<f64> {
+    let all = store
+        .vector_changes(account, embedder.identity(), 0)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the stored vectors: {e}"))?
+        .vectors;
+    let (mut found, mut wanted) = (0usize, 0usize);
+    for q in queries.iter().take(100) {
+        let vector = embedder
+            .embed(&[q.as_str()])?
+            .pop()
+            .context("no query vector")?;
+        let mut exact: Vec<(f32, engine::ids::FlowId)> = all
+            .iter()
+            .map(|v| (v.vector.iter().zip(&vector).map(|(a, b)| a * b).sum(), v.id))
+            .collect();
+        exact.sort_by(|a, b| b.0.total_cmp(&a.0));
+        exact.truncate(8);
+        let got = index
+            .search_with(account, q, 8, search::Mode::Dense)
+            .await?;
+        wanted += exact.len();
+        found += exact
+            .iter()
+            .filter(|(_, id)| got.iter().any(|f| f.id == *id))
+            .count();
+    }
+    Ok(found as f64 / wanted.max(1) as f64)
+}
+
+/// Each query's search time in this mode, sorted, in milliseconds.
+async fn time_searches(
+    index: &search::FlowIndex,
+    account: engine::ids::AccountId,
+    queries: &[String],
+    limit: usize,
+    mode: search::Mode,
+) -> anyhow::Result<Vec<f64>> {
+    let mut ms = Vec::with_capacity(queries.len());
+    for q in queries {
+        let started = Instant::now();
+        std::hint::black_box(index.search_with(account, q, limit, mode).await?);
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms)
 }
 
 /// The account `bench hybrid SIZE` with SIZE synthetic flows: the one an
