@@ -95,11 +95,14 @@ impl SentenceEmbedder {
     }
 
     /// One unit vector per text, in order. Several texts are shared out
-    /// among the machine's cores; one text runs on the calling thread.
+    /// among the machine's cores; one text has its layers shared out.
     pub fn embed_texts(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         match texts {
             [] => Ok(Vec::new()),
-            [one] => Ok(vec![self.embed_one(one)?]),
+            // On a thread of rayon's pool, so that each layer's halves are
+            // handed over to the other threads directly rather than queued
+            // from outside, two dozen times a text.
+            [one] => Ok(vec![rayon::scope(|_| self.embed_one(one))?]),
             many => many.par_iter().map(|text| self.embed_one(text)).collect(),
         }
     }
