@@ -76,8 +76,12 @@ impl Dense {
     /// `y` (`rows × outputs`) = `x` (`rows × inputs`) · Wᵀ + b.
     pub(crate) fn forward(&self, x: &[f32], y: &mut [f32]) {
         let rows = self.rows(x, y);
+        let tile = Arch::new().dispatch(TileRows);
+        // Laid out once for every share of the layer.
+        let lanes = transpose(x, self.inputs, tile);
         let mut sums = vec![[0.0; GROUP]; self.bias.len() * rows];
-        self.groups(x, rows, 0, &mut sums);
+        let shares = rayon::current_num_threads();
+        self.groups(&lanes, tile, rows, 0, &mut sums, shares);
         self.scatter(&sums, rows, y);
     }
 
@@ -89,22 +93,33 @@ impl Dense {
     }
 
     /// Groups `first..` (as many as `sums` holds, `rows` sums each) into
-    /// `sums`, shared out among the cores while each share is still worth
-    /// handing to another thread: the outputs of a query's layers split
-    /// into independent groups, so one query uses every core.
-    fn groups(&self, x: &[f32], rows: usize, first: usize, sums: &mut [[f32; GROUP]]) {
+    /// `sums`, in up to `shares` parts for as many threads while a part is
+    /// still worth handing over: the outputs of a query's layers split into
+    /// independent groups, so one query uses every core.
+    fn groups(
+        &self,
+        lanes: &[f32],
+        tile: usize,
+        rows: usize,
+        first: usize,
+        sums: &mut [[f32; GROUP]],
+        shares: usize,
+    ) {
         let count = sums.len() / rows.max(1);
-        if count >= 2 && count * rows * self.inputs * GROUP >= MIN_SPLIT {
+        if shares >= 2 && count >= 2 && count * rows * self.inputs * GROUP >= MIN_SPLIT {
             let half = count / 2;
             let (front, back) = sums.split_at_mut(half * rows);
+            let (a, b) = (shares / 2, shares - shares / 2);
             rayon::join(
-                || self.groups(x, rows, first, front),
-                || self.groups(x, rows, first + half, back),
+                || self.groups(lanes, tile, rows, first, front, a),
+                || self.groups(lanes, tile, rows, first + half, back, b),
             );
         } else {
             Arch::new().dispatch(Forward {
                 layer: self,
-                x,
+                lanes,
+                tile,
+                rows,
                 first,
                 sums,
             });
@@ -123,50 +138,43 @@ impl Dense {
         }
     }
 
-    /// Groups `first..` into `sums` in tiles of `R` rows, over runs of
-    /// [`DEPTH`] inputs: a run of a group's weights stays in the
-    /// first-level cache while every tile of the block passes over it.
+    /// Groups `first..` into `sums` in tiles of `R` rows (`lanes` laid out
+    /// by [`transpose`] for `R`), over runs of [`DEPTH`] inputs: a run of a
+    /// group's weights stays in the first-level cache while every tile of
+    /// a block of rows passes over it.
     #[inline(always)]
     fn tiles<const R: usize, const FMA: bool>(
         &self,
-        x: &[f32],
+        lanes: &[f32],
+        rows: usize,
         first: usize,
         sums: &mut [[f32; GROUP]],
     ) {
         let k = self.inputs;
-        let rows = x.len() / k;
         if rows == 0 {
             return;
         }
         let count = sums.len() / rows;
-        let mut transposed = Vec::new();
-        for (b, xb) in x.chunks(BLOCK * k).enumerate() {
-            let block_rows = xb.len() / k;
-            let tiles = block_rows.div_ceil(R);
-            // Each tile's inputs input by input: row `r` of tile `t`, input
-            // `kk` at `(t·k + kk)·R + r`; rows past the block are zeros.
-            transposed.clear();
-            transposed.resize(tiles * k * R, 0.0);
-            for (t, tile) in transposed.chunks_exact_mut(R * k).enumerate() {
-                for (r, row) in xb.chunks_exact(k).skip(t * R).take(R).enumerate() {
-                    for (lane, &v) in tile.chunks_exact_mut(R).zip(row) {
-                        lane[r] = v;
-                    }
-                }
-            }
-            let (lanes, _) = transposed.as_chunks::<R>();
+        let (lanes, _) = lanes.as_chunks::<R>();
+        let tiles = rows.div_ceil(R);
+        assert_eq!(lanes.len(), tiles * k, "inputs laid out for another tile");
+        let per_block = (BLOCK / R).max(1);
+        for block_start in (0..tiles).step_by(per_block) {
+            let row0 = block_start * R;
+            let block_rows = (per_block * R).min(rows - row0);
             let groups = self.packed.chunks_exact(k * GROUP).zip(&self.bias);
             for (g, (weights, bias)) in groups.skip(first).take(count).enumerate() {
                 let (weights, _) = weights.as_chunks::<GROUP>();
-                let block = &mut sums[g * rows + b * BLOCK..][..block_rows];
+                let block = &mut sums[g * rows + row0..][..block_rows];
                 for (run, run_weights) in weights.chunks(DEPTH).enumerate() {
                     let from = run * DEPTH;
-                    for (t, tile) in block.chunks_mut(R).enumerate() {
+                    for (j, tile) in block.chunks_mut(R).enumerate() {
+                        let at = (block_start + j) * k + from;
                         let mut acc = [*bias; R];
                         if run > 0 {
                             acc[..tile.len()].copy_from_slice(tile);
                         }
-                        let inputs = &lanes[t * k + from..t * k + from + run_weights.len()];
+                        let inputs = &lanes[at..at + run_weights.len()];
                         let acc = dot::<R, FMA>(inputs, run_weights, acc);
                         let real = tile.len();
                         tile.copy_from_slice(&acc[..real]);
@@ -177,15 +185,50 @@ impl Dense {
     }
 }
 
+/// Each tile's inputs input by input: row `r` of tile `t`, input `i` at
+/// `(t·k + i)·tile + r`; rows past the last are zeros. One row a tile is
+/// the rows as they are.
+fn transpose(x: &[f32], k: usize, tile: usize) -> std::borrow::Cow<'_, [f32]> {
+    if tile == 1 {
+        return std::borrow::Cow::Borrowed(x);
+    }
+    let rows = x.len() / k;
+    let mut out = vec![0.0; rows.div_ceil(tile) * k * tile];
+    for (i, row) in x.chunks_exact(k).enumerate() {
+        let (t, r) = (i / tile, i % tile);
+        let lanes = &mut out[t * k * tile..(t + 1) * k * tile];
+        for (lane, &v) in lanes.chunks_exact_mut(tile).zip(row) {
+            lane[r] = v;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Below this many multiply-adds a share of a layer runs on the thread
 /// that has it: about 20 µs of work, well above what handing it over
 /// costs.
 const MIN_SPLIT: usize = 1 << 20;
 
-/// Picks the tile for the instruction set `pulp` dispatched to.
+/// Token rows a tile holds for the instruction set `pulp` dispatches to:
+/// with AVX-512, 6 rows × 64 outputs is 24 of the 32 registers; with
+/// AVX2, one row × 64 outputs is 8 of the 16.
+struct TileRows;
+
+impl WithSimd for TileRows {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) -> usize {
+        if size_of::<S::f32s>() >= 64 { 6 } else { 1 }
+    }
+}
+
+/// Runs the tile the dispatched instruction set calls for.
 struct Forward<'a> {
     layer: &'a Dense,
-    x: &'a [f32],
+    lanes: &'a [f32],
+    tile: usize,
+    rows: usize,
     first: usize,
     sums: &'a mut [[f32; GROUP]],
 }
@@ -197,17 +240,18 @@ impl WithSimd for Forward<'_> {
     fn with_simd<S: Simd>(self, _simd: S) {
         let Self {
             layer,
-            x,
+            lanes,
+            tile,
+            rows,
             first,
             sums,
         } = self;
-        match size_of::<S::f32s>() {
-            // AVX-512: 6 rows × 64 outputs is 24 of the 32 registers.
-            64.. => layer.tiles::<6, true>(x, first, sums),
-            // AVX2 with FMA: one row × 64 outputs is 8 of the 16.
-            32.. => layer.tiles::<1, true>(x, first, sums),
+        // `tile` came from `TileRows` on the same instruction set.
+        match (tile, size_of::<S::f32s>()) {
+            (6, _) => layer.tiles::<6, true>(lanes, rows, first, sums),
+            (_, 32..) => layer.tiles::<1, true>(lanes, rows, first, sums),
             // No fused multiply-add to rely on: plain products and sums.
-            _ => layer.tiles::<1, false>(x, first, sums),
+            _ => layer.tiles::<1, false>(lanes, rows, first, sums),
         }
     }
 }
@@ -354,7 +398,7 @@ mod tests {
             layer.forward(&x, &mut y);
             let want = reference(&x, &w, &b, k);
             let mut sums = vec![[0.0; GROUP]; n.div_ceil(GROUP) * rows];
-            layer.tiles::<1, false>(&x, 0, &mut sums);
+            layer.tiles::<1, false>(&x, rows, 0, &mut sums);
             let mut portable = vec![0.0; rows * n];
             layer.scatter(&sums, rows, &mut portable);
             for (i, ((g, p), e)) in y.iter().zip(&portable).zip(&want).enumerate() {
