@@ -342,7 +342,7 @@ impl FlowIndex {
             };
             // Searching is CPU work: keep it off the async threads; the
             // two sides run at once.
-            tokio::task::spawn_blocking(move || {
+            on_pool(move || {
                 if k == 0 {
                     Ok(Vec::new())
                 } else {
@@ -351,16 +351,16 @@ impl FlowIndex {
             })
         };
         if mode == Mode::Lexical {
-            return lexical.await.context("the search task stopped")?;
+            return lexical.await?;
         }
         let nearest = {
             let this = self.clone();
             let k = limit.max(CANDIDATES);
-            tokio::task::spawn_blocking(move || this.nearest(account, &text, k))
+            on_pool(move || this.nearest(account, &text, k))
         };
-        let (lexical, nearest) = (lexical.await, nearest.await);
-        let lexical = lexical.context("the search task stopped")??;
-        let (query_vector, nearest) = match nearest.context("the search task stopped")? {
+        let (lexical, nearest) = tokio::join!(lexical, nearest);
+        let lexical = lexical??;
+        let (query_vector, nearest) = match nearest? {
             Ok(found) => found,
             Err(e) => {
                 // A search still answers when the model fails.
@@ -371,11 +371,7 @@ impl FlowIndex {
             }
         };
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            this.combine(account, &query_vector, lexical, nearest, limit, mode)
-        })
-        .await
-        .context("the search task stopped")?
+        on_pool(move || this.combine(account, &query_vector, lexical, nearest, limit, mode)).await?
     }
 
     /// The query's vector and its `k` nearest flows.
@@ -588,6 +584,30 @@ impl FlowIndex {
             });
         }
         Ok(out)
+    }
+}
+
+/// Runs a search's CPU work on rayon's pool, the one the embedding model
+/// shares its layers out on, and waits for it without holding an async
+/// thread. One pool for both sides is what lets them share the cores:
+/// while one thread runs the full-text side, the query's embedding finds
+/// nobody to hand half a layer to and runs it itself, and when the
+/// full-text side is done that thread takes its share again (on separate
+/// pools both would fight for the same two cores).
+async fn on_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        // A panic must come back as an error: in a job of rayon's own it
+        // would abort the process.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        let _ = done.send(outcome);
+    });
+    match result.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => anyhow::bail!("the search failed unexpectedly (a bug: see the log)"),
+        Err(_) => anyhow::bail!("the search task stopped before it finished"),
     }
 }
 
