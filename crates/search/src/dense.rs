@@ -373,6 +373,24 @@ pub(crate) fn fuse(candidates: &[Candidate], weight: f32) -> Vec<(FlowId, f32)> 
 mod tests {
     use super::*;
 
+    /// Deterministic pseudo-random numbers in [-0.5, 0.5) (xorshift).
+    fn noise(mut seed: u64) -> impl FnMut() -> f32 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        }
+    }
+
+    /// The `k` rows most similar to `q` by a full comparison, best first.
+    fn exact_top(rows: &[(FlowId, Vec<f32>)], q: &[f32], k: usize) -> Vec<(FlowId, f32)> {
+        let mut exact: Vec<(FlowId, f32)> = rows.iter().map(|(id, v)| (*id, dot(v, q))).collect();
+        exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+        exact.truncate(k);
+        exact
+    }
+
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter().map(|x| x / n).collect()
@@ -434,13 +452,7 @@ mod tests {
     #[test]
     fn the_8_bit_pass_then_rescoring_finds_the_exact_top() {
         // Deterministic pseudo-random unit vectors of the model's size.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut next = noise(0x2545_f491_4f6c_dd1d);
         let dims = 384;
         let mut set = VectorSet::new(dims);
         let mut rows = Vec::new();
@@ -452,11 +464,7 @@ mod tests {
         }
         for _ in 0..20 {
             let q = unit(&(0..dims).map(|_| next()).collect::<Vec<_>>());
-            let mut exact: Vec<(FlowId, f32)> =
-                rows.iter().map(|(id, v)| (*id, dot(v, &q))).collect();
-            exact.sort_by(|a, b| b.1.total_cmp(&a.1));
-            exact.truncate(10);
-            assert_eq!(set.top(&q, 10), exact);
+            assert_eq!(set.top(&q, 10), exact_top(&rows, &q, 10));
         }
     }
 
@@ -475,13 +483,7 @@ mod tests {
         // Runbook-like data: variants of a few hundred topics, each a
         // centre plus noise; queries near a topic. Big enough for the sign
         // pass (more than SIGN_FROM × SIGN_KEEP_MIN vectors for k = 8).
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut next = noise(0x9e37_79b9_7f4a_7c15);
         let dims = 384;
         let centres: Vec<Vec<f32>> = (0..300)
             .map(|_| (0..dims).map(|_| next()).collect())
@@ -505,10 +507,7 @@ mod tests {
         let (mut found, mut wanted) = (0, 0);
         for t in 0..40 {
             let q = near(&centres[(t * 7) % centres.len()], 1.5);
-            let mut exact: Vec<(FlowId, f32)> =
-                rows.iter().map(|(id, v)| (*id, dot(v, &q))).collect();
-            exact.sort_by(|a, b| b.1.total_cmp(&a.1));
-            exact.truncate(8);
+            let exact = exact_top(&rows, &q, 8);
             let got = set.top(&q, 8);
             wanted += exact.len();
             found += exact.iter().filter(|e| got.contains(e)).count();
