@@ -45,49 +45,39 @@ pub(crate) struct Dense {
 /// The packed weights in the precision the CPU's kernel reads.
 enum Packed {
     Single(Vec<f32>),
-    /// IEEE half-precision bits, for the AVX-512 kernel.
+    /// IEEE half-precision bits, with the proof (pulp's AVX-512 token)
+    /// that this CPU runs the kernel that reads them.
     #[cfg(target_arch = "x86_64")]
-    Half(Vec<u16>),
+    Half(Vec<u16>, pulp::x86::V4),
 }
 
-/// Whether a layer keeps its weights in half precision.
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub(crate) enum Precision {
-    Single,
-    /// Only where [`half_kernel`] finds the instructions for it.
-    Half,
-}
-
-/// The AVX-512 token that runs the half-precision kernel, if the CPU has
-/// the instructions.
-#[cfg(target_arch = "x86_64")]
-fn half_kernel() -> Option<pulp::x86::V4> {
-    pulp::x86::V4::try_new()
-}
-
-impl Precision {
-    /// Half where the CPU can run it, single elsewhere.
-    pub(crate) fn best() -> Self {
+impl Packed {
+    /// The weights as they are, or in half precision if `half` and the CPU
+    /// has AVX-512.
+    fn new(weights: Vec<f32>, half: bool) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if half_kernel().is_some() {
-            return Self::Half;
+        if half && let Some(v4) = pulp::x86::V4::try_new() {
+            let bits = weights
+                .iter()
+                .map(|&w| half::f16::from_f32(w).to_bits())
+                .collect();
+            return Self::Half(bits, v4);
         }
-        Self::Single
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = half;
+        Self::Single(weights)
     }
 }
 
 impl Dense {
     /// `weight` is `outputs × inputs`, row-major (PyTorch's layout).
     pub(crate) fn new(weight: &[f32], bias: Vec<f32>, inputs: usize) -> anyhow::Result<Self> {
-        Self::with_precision(weight, bias, inputs, Precision::best())
+        Self::packed(weight, bias, inputs, true)
     }
 
-    pub(crate) fn with_precision(
-        weight: &[f32],
-        bias: Vec<f32>,
-        inputs: usize,
-        precision: Precision,
-    ) -> anyhow::Result<Self> {
+    /// With `half`, the weights are kept in half precision where the CPU
+    /// has AVX-512; otherwise, and elsewhere, in single.
+    fn packed(weight: &[f32], bias: Vec<f32>, inputs: usize, half: bool) -> anyhow::Result<Self> {
         let outputs = bias.len();
         anyhow::ensure!(
             inputs > 0 && outputs > 0 && weight.len() == outputs * inputs,
@@ -110,20 +100,10 @@ impl Dense {
         for (o, b) in bias.into_iter().enumerate() {
             padded[o / GROUP][o % GROUP] = b;
         }
-        let packed = match precision {
-            #[cfg(target_arch = "x86_64")]
-            Precision::Half if half_kernel().is_some() => Packed::Half(
-                packed
-                    .iter()
-                    .map(|&w| half::f16::from_f32(w).to_bits())
-                    .collect(),
-            ),
-            _ => Packed::Single(packed),
-        };
         Ok(Self {
             inputs,
             outputs,
-            packed,
+            packed: Packed::new(packed, half),
             bias: padded,
         })
     }
@@ -135,7 +115,11 @@ impl Dense {
     /// `y` (`rows × outputs`) = `x` (`rows × inputs`) · Wᵀ + b.
     pub(crate) fn forward(&self, x: &[f32], y: &mut [f32]) {
         let rows = self.rows(x, y);
-        let tile = Arch::new().dispatch(TileRows);
+        let tile = match self.packed {
+            Packed::Single(_) => Arch::new().dispatch(TileRows),
+            #[cfg(target_arch = "x86_64")]
+            Packed::Half(..) => HALF_TILE,
+        };
         // Laid out once for every share of the layer.
         let lanes = transpose(x, self.inputs, tile);
         let mut sums = vec![[0.0; GROUP]; self.bias.len() * rows];
@@ -185,20 +169,19 @@ impl Dense {
                     sums,
                 }),
                 #[cfg(target_arch = "x86_64")]
-                Packed::Half(weights) => {
-                    // Packed in half only where the kernel can run.
-                    let Some(v4) = half_kernel() else {
-                        unreachable!("half-precision weights without AVX-512")
-                    };
-                    v4.vectorize(
-                        #[inline(always)]
-                        || {
-                            self.tiles::<6, u16>(weights, lanes, rows, first, sums, |x, w, acc| {
-                                dot_half(v4, x, w, acc)
-                            })
-                        },
-                    );
-                }
+                &Packed::Half(ref weights, v4) => v4.vectorize(
+                    #[inline(always)]
+                    || {
+                        self.tiles::<HALF_TILE, u16>(
+                            weights,
+                            lanes,
+                            rows,
+                            first,
+                            sums,
+                            |x, w, acc| dot_half(v4, x, w, acc),
+                        )
+                    },
+                ),
             }
         }
     }
@@ -283,12 +266,18 @@ fn transpose(x: &[f32], k: usize, tile: usize) -> std::borrow::Cow<'_, [f32]> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Token rows a tile of the half-precision kernel holds: 6 rows × 64
+/// outputs is 24 of AVX-512's 32 registers.
+#[cfg(target_arch = "x86_64")]
+const HALF_TILE: usize = 6;
+
 /// Below this many multiply-adds a share of a layer runs on the thread
 /// that has it: about 20 µs of work, well above what handing it over
 /// costs.
 const MIN_SPLIT: usize = 1 << 20;
 
-/// Token rows a tile holds for the instruction set `pulp` dispatches to:
+/// Token rows a tile of single-precision weights holds for the instruction
+/// set `pulp` dispatches to:
 /// with AVX-512, 6 rows × 64 outputs is 24 of the 32 registers; with
 /// AVX2, one row × 64 outputs is 8 of the 16.
 struct TileRows;
@@ -502,7 +491,7 @@ mod tests {
             let w: Vec<f32> = (0..n * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..n).map(|_| next()).collect();
             let want = reference(&x, &w, &b, k);
-            let single = Dense::with_precision(&w, b.clone(), k, Precision::Single).expect("packs");
+            let single = Dense::packed(&w, b.clone(), k, false).expect("packs");
             let mut y = vec![0.0; rows * n];
             single.forward(&x, &mut y);
             let Packed::Single(weights) = &single.packed else {
@@ -518,7 +507,7 @@ mod tests {
             }
             // Half precision, where the CPU has it, against the same
             // product of the weights rounded to half.
-            let half = Dense::with_precision(&w, b.clone(), k, Precision::Half).expect("packs");
+            let half = Dense::packed(&w, b.clone(), k, true).expect("packs");
             if matches!(half.packed, Packed::Single(_)) {
                 continue;
             }
