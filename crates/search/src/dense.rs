@@ -96,8 +96,8 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 
 /// The 8-bit pass over every vector, compiled for the widest vector
 /// instructions the CPU has (`pulp` picks them at run time): the scan
-/// streams the whole set, and baseline x86-64 code runs it a third as
-/// fast.
+/// streams the whole set, and baseline x86-64 code runs it at half the
+/// speed (about 15 ms against 7 for 100k vectors).
 struct Approximate<'a> {
     codes: &'a [i8],
     scales: &'a [f32],
@@ -110,8 +110,6 @@ impl WithSimd for Approximate<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) -> Vec<f32> {
-        // A plain loop: `collect` over a `map` would put the dot product
-        // in a closure compiled apart, without the wider instructions.
         let mut scores = Vec::with_capacity(self.scales.len());
         for (row, scale) in self.codes.chunks_exact(self.dims).zip(self.scales) {
             scores.push(dot_i8(row, self.query) as f32 * scale);
@@ -198,27 +196,27 @@ impl VectorSet {
         let mut q = vec![0i8; self.dims];
         quantize(query, &mut q);
         let keep = (k * SIGN_KEEP).max(SIGN_KEEP_MIN);
-        let approximate = if self.ids.len() > keep * SIGN_FROM {
+        let shortlist = if self.ids.len() > keep * SIGN_FROM {
             let mut bits = vec![0u64; self.words];
             signs(query, &mut bits);
             let near = Arch::new().dispatch(Agreement {
                 signs: &self.signs,
                 query: &bits,
             });
-            self.approximate(&q, fewest(&near, keep))
+            let scored = fewest(&near, keep).into_iter().map(|i| {
+                let row = &self.codes[i * self.dims..(i + 1) * self.dims];
+                (i, dot_i8(row, &q) as f32 * self.scales[i])
+            });
+            best_of(scored, k * RESCORE)
         } else {
-            Arch::new()
-                .dispatch(Approximate {
-                    codes: &self.codes,
-                    scales: &self.scales,
-                    query: &q,
-                    dims: self.dims,
-                })
-                .into_iter()
-                .enumerate()
-                .collect()
+            let scores = Arch::new().dispatch(Approximate {
+                codes: &self.codes,
+                scales: &self.scales,
+                query: &q,
+                dims: self.dims,
+            });
+            best_of(scores.into_iter().enumerate(), k * RESCORE)
         };
-        let shortlist = best_of(approximate.into_iter(), k * RESCORE);
         let exact = shortlist.into_iter().map(|(i, _)| {
             let row = &self.data[i * self.dims..(i + 1) * self.dims];
             (i, dot(row, query))
@@ -226,16 +224,6 @@ impl VectorSet {
         best_of(exact, k)
             .into_iter()
             .map(|(i, s)| (self.ids[i], s))
-            .collect()
-    }
-
-    /// The 8-bit scores of the vectors at `rows`.
-    fn approximate(&self, query: &[i8], rows: Vec<usize>) -> Vec<(usize, f32)> {
-        rows.into_iter()
-            .map(|i| {
-                let row = &self.codes[i * self.dims..(i + 1) * self.dims];
-                (i, dot_i8(row, query) as f32 * self.scales[i])
-            })
             .collect()
     }
 }
